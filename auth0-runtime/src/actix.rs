@@ -1,0 +1,453 @@
+//! The Actix-web adapter: extractors, the guard behind `#[require_auth]`, the middleware and the
+//! rendering of refusals. A thin layer over [`crate::verify`].
+
+use std::future::{Future, Ready, ready};
+use std::marker::PhantomData;
+use std::rc::Rc;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use serde::de::DeserializeOwned;
+
+use crate::claims::{Claims, TokenClaims};
+use crate::error::{AuthError, Challenges};
+use crate::verify::{Attempt, Auth0, Denied, RequestParts, Verified, authorize};
+
+type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+impl RequestParts for HttpRequest {
+    fn method(&self) -> &str {
+        self.head().method.as_str()
+    }
+
+    fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers().get_all(name).map(HeaderValue::as_bytes)
+    }
+
+    fn scheme(&self) -> &str {
+        // The connection itself, never `Forwarded`/`X-Forwarded-*` (those are honoured only with
+        // `trust_proxy`, by the verifier).
+        if self.app_config().secure() { "https" } else { "http" }
+    }
+
+    fn host(&self) -> &str {
+        self.headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| self.uri().authority().map(|a| a.as_str()))
+            .unwrap_or_else(|| self.app_config().host())
+    }
+
+    fn path(&self) -> &str {
+        self.path()
+    }
+}
+
+/// The validator for this request: app data first, then the global one.
+fn validator(req: &HttpRequest) -> Option<&Auth0> {
+    req.app_data::<Auth0>()
+        .or_else(|| req.app_data::<actix_web::web::Data<Auth0>>().map(|d| d.get_ref()))
+        .or_else(|| crate::GLOBAL.get())
+}
+
+fn not_configured() -> actix_web::Error {
+    tracing::error!(
+        "a protected route was called but no Auth0 validator is configured: call \
+         auth0_runtime::init_from_env() at startup, or add an Auth0 to the app data"
+    );
+    let error = AuthError::Internal("authentication is not configured");
+    let response = render(&error, Challenges::Both, false, "ES256");
+    actix_web::error::InternalError::from_response(error, response).into()
+}
+
+impl Auth0 {
+    /// The response for a refusal, through the configured error handler.
+    pub(crate) fn respond(&self, denied: Denied) -> actix_web::Error {
+        let Denied { error, dpop } = denied;
+        match &error {
+            AuthError::Internal(_) => tracing::error!(%error, "request refused"),
+            AuthError::Unavailable(_) => tracing::warn!(%error, "request refused"),
+            _ => tracing::debug!(%error, "request refused"),
+        }
+        let mut response = render(&error, self.0.accepted, dpop, &self.0.dpop_algs);
+        if let Some(handler) = &self.0.error_handler {
+            response = handler(&error, response);
+        }
+        actix_web::error::InternalError::from_response(error, response).into()
+    }
+
+    /// Verifies `req`, synchronously when the key is cached.
+    fn verify_request(&self, req: &HttpRequest) -> Result<Result<Verified, Denied>, LocalBoxFuture<Result<Verified, Denied>>> {
+        match self.attempt(req) {
+            Attempt::Done(result) => Ok(result),
+            Attempt::NeedsKey(pending) => {
+                let auth0 = self.clone();
+                Err(Box::pin(async move { auth0.verify_pending(pending).await }))
+            }
+        }
+    }
+}
+
+fn render(error: &AuthError, accepted: Challenges, dpop: bool, dpop_algs: &str) -> HttpResponse {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = HttpResponse::build(status);
+    if let Some(challenge) = error.challenge(accepted, dpop, dpop_algs)
+        && let Ok(value) = HeaderValue::try_from(challenge)
+    {
+        response.insert_header((header::WWW_AUTHENTICATE, value));
+    }
+    if let Some(seconds) = error.retry_after() {
+        response.insert_header((header::RETRY_AFTER, seconds));
+    }
+    response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    response.content_type("application/json").body(body(error))
+}
+
+fn body(error: &AuthError) -> String {
+    serde_json::json!({"detail": {"error": error.code(), "error_description": error.description()}}).to_string()
+}
+
+impl ResponseError for AuthError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// Renders with the default challenges (Bearer and DPoP); refusals produced by the extractors
+    /// and middleware use the validator's configuration instead.
+    fn error_response(&self) -> HttpResponse {
+        render(self, Challenges::Both, false, "ES256")
+    }
+}
+
+/// The verification already done for this request (by the guard or the middleware).
+#[derive(Clone)]
+struct Done(Verified);
+
+/// Verification state of the request shared by every extractor: the guard and `Claims` run it at
+/// most once.
+fn verified(req: &HttpRequest) -> Option<Verified> {
+    req.extensions().get::<Done>().map(|d| d.0.clone())
+}
+
+/// The future of an extractor that verifies: ready at once when the key is cached.
+pub struct Verifying<T> {
+    state: VerifyingState<T>,
+}
+
+enum VerifyingState<T> {
+    Ready(Option<Result<T, actix_web::Error>>),
+    Waiting { future: LocalBoxFuture<Result<Verified, Denied>>, req: HttpRequest, finish: fn(&HttpRequest, Verified) -> Result<T, actix_web::Error> },
+}
+
+impl<T> std::fmt::Debug for Verifying<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Verifying")
+    }
+}
+
+impl<T> Unpin for Verifying<T> {}
+
+impl<T> Future for Verifying<T> {
+    type Output = Result<T, actix_web::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.state {
+            VerifyingState::Ready(result) => match result.take() {
+                Some(result) => Poll::Ready(result),
+                None => Poll::Pending,
+            },
+            VerifyingState::Waiting { future, req, finish } => {
+                let outcome = std::task::ready!(future.as_mut().poll(cx));
+                let result = match (outcome, validator(req)) {
+                    (Ok(v), _) => {
+                        req.extensions_mut().insert(Done(v.clone()));
+                        finish(req, v)
+                    }
+                    (Err(denied), Some(auth0)) => Err(auth0.respond(denied)),
+                    (Err(_), None) => Err(not_configured()),
+                };
+                Poll::Ready(result)
+            }
+        }
+    }
+}
+
+/// Runs verification for `req` (or reuses an earlier one) and maps the result with `finish`.
+fn verify_then<T>(req: &HttpRequest, finish: fn(&HttpRequest, Verified) -> Result<T, actix_web::Error>) -> Verifying<T> {
+    let ready_with = |r| Verifying { state: VerifyingState::Ready(Some(r)) };
+    if let Some(v) = verified(req) {
+        return ready_with(finish(req, v));
+    }
+    let Some(auth0) = validator(req) else {
+        return ready_with(Err(not_configured()));
+    };
+    match auth0.verify_request(req) {
+        Ok(Ok(v)) => {
+            req.extensions_mut().insert(Done(v.clone()));
+            ready_with(finish(req, v))
+        }
+        Ok(Err(denied)) => ready_with(Err(auth0.respond(denied))),
+        Err(future) => Verifying { state: VerifyingState::Waiting { future, req: req.clone(), finish } },
+    }
+}
+
+fn claims_from<T: DeserializeOwned>(req: &HttpRequest, v: Verified) -> Result<Claims<T>, actix_web::Error> {
+    let custom = custom_claims::<T>(&v.claims).map_err(|denied| match validator(req) {
+        Some(auth0) => auth0.respond(denied),
+        None => not_configured(),
+    })?;
+    Ok(Claims::new(v.claims, v.scheme, custom))
+}
+
+fn custom_claims<T: DeserializeOwned>(claims: &TokenClaims) -> Result<T, Denied> {
+    T::deserialize(&claims.extra).map_err(|_| {
+        AuthError::InvalidToken("the access token's custom claims do not have the expected shape").into()
+    })
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for Claims<T> {
+    type Error = actix_web::Error;
+    type Future = Verifying<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        verify_then(req, claims_from::<T>)
+    }
+}
+
+/// The guard behind `#[require_auth]`: authenticates, checks the route's requirement, and only then
+/// extracts the handler's own parameters `A`, so no body is read for a refused request.
+#[doc(hidden)]
+pub struct Guarded<R, A> {
+    args: A,
+    requirement: PhantomData<fn() -> R>,
+}
+
+impl<R, A> Guarded<R, A> {
+    /// The handler's own parameters.
+    pub fn into_inner(self) -> A {
+        self.args
+    }
+}
+
+impl<R, A> std::fmt::Debug for Guarded<R, A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Guarded")
+    }
+}
+
+/// What a route requires, fixed at compile time by `#[require_auth]`.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct Requirement {
+    pub all_scopes: &'static [&'static str],
+    pub any_scopes: &'static [&'static str],
+    pub permissions: &'static [&'static str],
+}
+
+/// Carries a route's [`Requirement`] in a type, so the guard extractor can read it.
+#[doc(hidden)]
+pub trait Requires {
+    const REQUIREMENT: Requirement;
+}
+
+fn check_requirement<R: Requires>(req: &HttpRequest, v: Verified) -> Result<(), actix_web::Error> {
+    let r = R::REQUIREMENT;
+    authorize(&v.claims, r.all_scopes, r.any_scopes, r.permissions).map_err(|error| {
+        let denied = Denied { error, dpop: v.scheme == crate::Scheme::DPoP };
+        match validator(req) {
+            Some(auth0) => auth0.respond(denied),
+            None => not_configured(),
+        }
+    })
+}
+
+pin_project_lite::pin_project! {
+    #[doc(hidden)]
+    #[project = GuardProj]
+    pub enum GuardedFuture<R, A: FromRequest> {
+        Failed { error: Option<actix_web::Error>, requirement: PhantomData<fn() -> R> },
+        Authorizing { verifying: Verifying<()>, req: HttpRequest, payload: Payload },
+        Extracting { #[pin] args: A::Future },
+        Done,
+    }
+}
+
+impl<R: Requires, A: FromRequest + 'static> FromRequest for Guarded<R, A> {
+    type Error = actix_web::Error;
+    type Future = GuardedFuture<R, A>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let mut verifying = verify_then(req, check_requirement::<R>);
+        match &mut verifying.state {
+            // The common case, keys cached: decided now, so the parameters are extracted at once.
+            VerifyingState::Ready(result) => match result.take() {
+                Some(Ok(())) => GuardedFuture::Extracting { args: A::from_request(req, payload) },
+                error => GuardedFuture::Failed { error: error.and_then(Result::err), requirement: PhantomData },
+            },
+            // Waiting for keys: keep the body aside until the request is authorised.
+            VerifyingState::Waiting { .. } => {
+                GuardedFuture::Authorizing { verifying, req: req.clone(), payload: payload.take() }
+            }
+        }
+    }
+}
+
+impl<R, A: FromRequest> Future for GuardedFuture<R, A> {
+    type Output = Result<Guarded<R, A>, actix_web::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            match self.as_mut().project() {
+                GuardProj::Failed { error, .. } => {
+                    let error = error.take().unwrap_or_else(|| AuthError::Internal("polled after completion").into());
+                    return Poll::Ready(Err(error));
+                }
+                GuardProj::Authorizing { verifying, req, payload } => {
+                    if let Err(e) = std::task::ready!(Pin::new(verifying).poll(cx)) {
+                        return Poll::Ready(Err(e));
+                    }
+                    let args = A::from_request(req, payload);
+                    self.set(GuardedFuture::Extracting { args });
+                }
+                GuardProj::Extracting { args } => {
+                    let args = std::task::ready!(args.poll(cx)).map_err(Into::into)?;
+                    self.set(GuardedFuture::Done);
+                    return Poll::Ready(Ok(Guarded { args, requirement: PhantomData }));
+                }
+                GuardProj::Done => return Poll::Pending,
+            }
+        }
+    }
+}
+
+/// Protects every route of an `App`, `scope` or `resource`, with the same options as
+/// `#[require_auth]`.
+///
+/// ```no_run
+/// use actix_web::{web, App, HttpServer, Responder};
+/// use auth0_runtime::{Claims, RequireAuth};
+///
+/// async fn messages(claims: Claims) -> impl Responder {
+///     format!("messages for {}", claims.sub)
+/// }
+///
+/// # async fn run() -> std::io::Result<()> {
+/// auth0_runtime::init_from_env().expect("Auth0 configuration");
+/// HttpServer::new(|| {
+///     App::new().service(
+///         web::scope("/api")
+///             .wrap(RequireAuth::new().scopes(["read:messages"]))
+///             .route("/messages", web::get().to(messages)),
+///     )
+/// })
+/// .bind(("127.0.0.1", 3000))?
+/// .run()
+/// .await
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct RequireAuth {
+    all_scopes: Rc<[String]>,
+    any_scopes: Rc<[String]>,
+    permissions: Rc<[String]>,
+    optional: bool,
+}
+
+impl RequireAuth {
+    /// Every request must carry a valid access token.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Authentication is optional: a request without credentials passes through anonymously, but
+    /// credentials that are sent must be valid (a bad token is refused, never treated as
+    /// anonymous). Handlers read the result through `Option<Claims>`.
+    ///
+    /// The middleware is what makes `Option<Claims>` safe: on its own, Actix's `Option<T>`
+    /// extractor turns every extraction error into `None`, so without it an invalid token would
+    /// read as an anonymous request.
+    pub fn optional() -> Self {
+        Self { optional: true, ..Self::default() }
+    }
+
+    /// Scopes the token must all have (RFC 6749 `scope`, exact match).
+    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.all_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Scopes of which the token must have at least one.
+    pub fn any_scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.any_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Auth0 RBAC permissions the token must all carry.
+    pub fn permissions<I: IntoIterator<Item = S>, S: Into<String>>(mut self, permissions: I) -> Self {
+        self.permissions = permissions.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for RequireAuth
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = RequireAuthMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(RequireAuthMiddleware { service: Rc::new(service), options: self.clone() }))
+    }
+}
+
+/// The service [`RequireAuth`] wraps around a route.
+#[derive(Debug)]
+pub struct RequireAuthMiddleware<S> {
+    service: Rc<S>,
+    options: RequireAuth,
+}
+
+impl<S, B> Service<ServiceRequest> for RequireAuthMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<Result<Self::Response, actix_web::Error>>;
+
+    actix_web::dev::forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let service = Rc::clone(&self.service);
+        let options = self.options.clone();
+        let anonymous = options.optional && !req.headers().contains_key(header::AUTHORIZATION);
+        let verifying = (!anonymous).then(|| verify_then(req.request(), |_, v| Ok(v)));
+        Box::pin(async move {
+            if let Some(verifying) = verifying {
+                let outcome = match verifying.await {
+                    Ok(v) => authorize(&v.claims, &options.all_scopes, &options.any_scopes, &options.permissions)
+                        .map_err(|error| {
+                            let denied = Denied { error, dpop: v.scheme == crate::Scheme::DPoP };
+                            validator(req.request()).map_or_else(not_configured, |a| a.respond(denied))
+                        }),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = outcome {
+                    return Ok(req.error_response(e).map_into_right_body());
+                }
+            }
+            service.call(req).await.map(ServiceResponse::map_into_left_body)
+        })
+    }
+}

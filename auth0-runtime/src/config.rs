@@ -1,0 +1,515 @@
+//! Configuration: [`Auth0Config`], read from code or from the environment, validated at startup.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+
+use crate::dpop::ReplayStore;
+use crate::error::AuthError;
+
+/// A bad setting, found at startup. The message names the variable and says what a good value
+/// looks like.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A required setting is missing.
+    #[error("{var} is not set: {hint}")]
+    Missing {
+        /// The environment variable (or, in code, the setting of the same name).
+        var: &'static str,
+        /// What to set it to.
+        hint: &'static str,
+    },
+    /// A setting has a value that cannot work.
+    #[error("{var} {problem}")]
+    Invalid {
+        /// The environment variable (or, in code, the setting of the same name).
+        var: &'static str,
+        /// What is wrong and what a good value looks like.
+        problem: String,
+    },
+    /// `init` or `init_from_env` was called a second time.
+    #[error("auth0 is already initialised: call `init` or `init_from_env` once, at startup")]
+    AlreadyInitialized,
+}
+
+fn invalid(var: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { var, problem: problem.into() }
+}
+
+/// A hook that renders every refusal: the one place to customise error responses.
+pub type ErrorHandler =
+    Arc<dyn Fn(&AuthError, actix_web::HttpResponse) -> actix_web::HttpResponse + Send + Sync>;
+
+/// The settings of a validator, built in code or read from the environment.
+///
+/// Nothing is checked until [`crate::Auth0::new`] (or [`crate::init`]) turns it into a validator,
+/// which fails with a [`ConfigError`] that says how to fix the setting.
+///
+/// ```
+/// use std::time::Duration;
+/// use auth0_runtime::{Auth0, Auth0Config};
+///
+/// let config = Auth0Config::new("tenant.us.auth0.com", "https://api.example.com")
+///     .dpop_required(true)
+///     .leeway(Duration::from_secs(5));
+/// let auth0 = Auth0::new(config)?;
+/// # Ok::<(), auth0_runtime::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct Auth0Config {
+    pub(crate) domains: Vec<String>,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) algorithms: Vec<Algorithm>,
+    pub(crate) dpop_enabled: bool,
+    pub(crate) dpop_required: bool,
+    pub(crate) dpop_algorithms: Vec<Algorithm>,
+    pub(crate) dpop_iat_leeway: Duration,
+    pub(crate) dpop_iat_offset: Duration,
+    pub(crate) leeway: Duration,
+    pub(crate) require_at_jwt: bool,
+    pub(crate) cache_ttl: Duration,
+    pub(crate) cache_max_entries: usize,
+    pub(crate) refetch_cooldown: Duration,
+    pub(crate) http_timeout: Duration,
+    pub(crate) trust_proxy: bool,
+    pub(crate) client_id: Option<String>,
+    pub(crate) client_secret: Option<String>,
+    pub(crate) root_certificates: Vec<Vec<u8>>,
+    pub(crate) http_client: Option<reqwest::Client>,
+    pub(crate) error_handler: Option<ErrorHandler>,
+    pub(crate) replay_store: Option<Arc<dyn ReplayStore>>,
+}
+
+impl fmt::Debug for Auth0Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth0Config")
+            .field("domains", &self.domains)
+            .field("audiences", &self.audiences)
+            .field("algorithms", &self.algorithms)
+            .field("dpop_enabled", &self.dpop_enabled)
+            .field("dpop_required", &self.dpop_required)
+            .field("leeway", &self.leeway)
+            .field("cache_ttl", &self.cache_ttl)
+            .field("trust_proxy", &self.trust_proxy)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Auth0Config {
+    /// Settings for one tenant domain (`tenant.us.auth0.com`, or a custom domain) and the API's
+    /// audience (its identifier in the Auth0 dashboard). Every other setting has its default.
+    pub fn new(domain: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self {
+            domains: vec![domain.into()],
+            audiences: vec![audience.into()],
+            algorithms: vec![Algorithm::RS256],
+            dpop_enabled: true,
+            dpop_required: false,
+            dpop_algorithms: vec![Algorithm::ES256],
+            dpop_iat_leeway: Duration::from_secs(30),
+            dpop_iat_offset: Duration::from_secs(300),
+            leeway: Duration::ZERO,
+            require_at_jwt: false,
+            cache_ttl: Duration::from_secs(600),
+            cache_max_entries: 100,
+            refetch_cooldown: Duration::from_secs(30),
+            http_timeout: Duration::from_secs(10),
+            trust_proxy: false,
+            client_id: None,
+            client_secret: None,
+            root_certificates: Vec::new(),
+            http_client: None,
+            error_handler: None,
+            replay_store: None,
+        }
+    }
+
+    /// Reads the settings from the environment (and from `.env` in the working directory, which
+    /// never overrides a real environment variable). See the crate docs for the variables.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let dotenv: HashMap<String, String> = dotenvy::from_filename_iter(".env")
+            .map(|iter| iter.filter_map(Result::ok).collect())
+            .unwrap_or_default();
+        Self::from_lookup(|name| std::env::var(name).ok().or_else(|| dotenv.get(name).cloned()))
+    }
+
+    /// Reads the settings through `lookup` (a variable name to its value), as [`Self::from_env`]
+    /// does with the process environment; handy in tests.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let domains = match (get("AUTH0_DOMAIN"), get("AUTH0_DOMAINS")) {
+            (Some(d), None) => vec![d],
+            (None, Some(list)) => list.split(',').map(|d| d.trim().to_owned()).collect(),
+            (Some(d), Some(list)) => {
+                let mut all = vec![d];
+                all.extend(list.split(',').map(|d| d.trim().to_owned()));
+                all
+            }
+            (None, None) => {
+                return Err(ConfigError::Missing {
+                    var: "AUTH0_DOMAIN",
+                    hint: "set it to your tenant's domain, like tenant.us.auth0.com \
+                           (or AUTH0_DOMAINS to a comma-separated list)",
+                });
+            }
+        };
+        let audience = get("AUTH0_AUDIENCE").ok_or(ConfigError::Missing {
+            var: "AUTH0_AUDIENCE",
+            hint: "set it to your API's identifier from the Auth0 dashboard, like https://api.example.com",
+        })?;
+        let mut config = Self::new(String::new(), audience);
+        config.domains = domains;
+
+        if let Some(v) = get("AUTH0_DPOP_ENABLED") {
+            config.dpop_enabled = parse_bool("AUTH0_DPOP_ENABLED", &v)?;
+        }
+        if let Some(v) = get("AUTH0_DPOP_REQUIRED") {
+            config.dpop_required = parse_bool("AUTH0_DPOP_REQUIRED", &v)?;
+        }
+        if let Some(v) = get("AUTH0_TRUST_PROXY") {
+            config.trust_proxy = parse_bool("AUTH0_TRUST_PROXY", &v)?;
+        }
+        if let Some(v) = get("AUTH0_DPOP_IAT_LEEWAY") {
+            config.dpop_iat_leeway = parse_seconds("AUTH0_DPOP_IAT_LEEWAY", &v, "30")?;
+        }
+        if let Some(v) = get("AUTH0_DPOP_IAT_OFFSET") {
+            config.dpop_iat_offset = parse_seconds("AUTH0_DPOP_IAT_OFFSET", &v, "300")?;
+        }
+        if let Some(v) = get("AUTH0_LEEWAY") {
+            config.leeway = parse_seconds("AUTH0_LEEWAY", &v, "5")?;
+        }
+        if let Some(v) = get("AUTH0_CACHE_TTL_SECONDS") {
+            config.cache_ttl = parse_seconds("AUTH0_CACHE_TTL_SECONDS", &v, "600")?;
+        }
+        if let Some(v) = get("AUTH0_HTTP_TIMEOUT_SECONDS") {
+            config.http_timeout = parse_seconds("AUTH0_HTTP_TIMEOUT_SECONDS", &v, "10")?;
+        }
+        if let Some(v) = get("AUTH0_CACHE_MAX_ENTRIES") {
+            config.cache_max_entries = v.parse().map_err(|_| {
+                invalid("AUTH0_CACHE_MAX_ENTRIES", "must be a whole number of at least 2, like 100")
+            })?;
+        }
+        config.client_id = get("AUTH0_CLIENT_ID");
+        config.client_secret = get("AUTH0_CLIENT_SECRET");
+        if let Some(path) = get("SSL_CERT_FILE") {
+            let pem = std::fs::read(&path).map_err(|e| {
+                invalid(
+                    "SSL_CERT_FILE",
+                    format!("names {path}, which cannot be read ({e}): point it at a PEM file of CA certificates"),
+                )
+            })?;
+            config.root_certificates.push(pem);
+        }
+        Ok(config)
+    }
+
+    /// Accept tokens from several domains (custom domains of one tenant, or several tenants).
+    /// Replaces the domain given to [`Self::new`].
+    pub fn domains<I, S>(mut self, domains: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.domains = domains.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Accept tokens whose `aud` contains any of these audiences. Replaces the audience given to
+    /// [`Self::new`].
+    pub fn audiences<I, S>(mut self, audiences: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.audiences = audiences.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The signature algorithms accepted for access tokens (default `[RS256]`). Only asymmetric
+    /// algorithms can be verified against a published key set.
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = algorithms.into_iter().collect();
+        self
+    }
+
+    /// Accept the DPoP scheme (default `true`).
+    pub fn dpop_enabled(mut self, enabled: bool) -> Self {
+        self.dpop_enabled = enabled;
+        self
+    }
+
+    /// Accept only the DPoP scheme (default `false`). Needs DPoP enabled.
+    pub fn dpop_required(mut self, required: bool) -> Self {
+        self.dpop_required = required;
+        self
+    }
+
+    /// The algorithms accepted for DPoP proofs (default `[ES256]`); asymmetric only.
+    pub fn dpop_algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.dpop_algorithms = algorithms.into_iter().collect();
+        self
+    }
+
+    /// How far in the future a DPoP proof's `iat` may be (default 30 s).
+    pub fn dpop_iat_leeway(mut self, leeway: Duration) -> Self {
+        self.dpop_iat_leeway = leeway;
+        self
+    }
+
+    /// How old a DPoP proof may be (default 300 s).
+    pub fn dpop_iat_offset(mut self, offset: Duration) -> Self {
+        self.dpop_iat_offset = offset;
+        self
+    }
+
+    /// Clock leeway applied to the access token's `exp` and `nbf` (default 0).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Require `typ` to be `at+jwt` (RFC 9068); by default a missing `typ` or `JWT` is accepted too.
+    pub fn require_at_jwt(mut self, strict: bool) -> Self {
+        self.require_at_jwt = strict;
+        self
+    }
+
+    /// Longest lifetime of a cached discovery document or key set (default 600 s);
+    /// `Cache-Control: max-age` can only shorten it.
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
+    /// Entries per cache (default 100, at least 2).
+    pub fn cache_max_entries(mut self, entries: usize) -> Self {
+        self.cache_max_entries = entries;
+        self
+    }
+
+    /// Shortest time between two key-set fetches caused by unknown key ids (default 30 s).
+    pub fn refetch_cooldown(mut self, cooldown: Duration) -> Self {
+        self.refetch_cooldown = cooldown;
+        self
+    }
+
+    /// Timeout of every outbound request (default 10 s). Ignored with [`Self::http_client`].
+    pub fn http_timeout(mut self, timeout: Duration) -> Self {
+        self.http_timeout = timeout;
+        self
+    }
+
+    /// Honour `X-Forwarded-Proto/Host/Prefix` when building the request URL a DPoP proof must
+    /// match (default `false`). Enable only behind a proxy that sets these headers itself.
+    pub fn trust_proxy(mut self, trust: bool) -> Self {
+        self.trust_proxy = trust;
+        self
+    }
+
+    /// Client credentials, needed only for token exchange.
+    pub fn client_credentials(mut self, id: impl Into<String>, secret: impl Into<String>) -> Self {
+        self.client_id = Some(id.into());
+        self.client_secret = Some(secret.into());
+        self
+    }
+
+    /// Trust these CA certificates (PEM) for outbound HTTPS, next to the platform's roots.
+    /// `SSL_CERT_FILE` does the same from the environment.
+    pub fn root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates.push(pem.into());
+        self
+    }
+
+    /// Use this HTTP client for discovery and key sets instead of building one. It should
+    /// have timeouts and refuse redirects to other origins.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
+    /// Render every refusal through `handler`, which gets the error and the response this crate
+    /// would send (status, JSON body, `WWW-Authenticate`) and returns the one to send.
+    ///
+    /// ```
+    /// use auth0_runtime::Auth0Config;
+    ///
+    /// let config = Auth0Config::new("tenant.us.auth0.com", "https://api.example.com")
+    ///     .on_error(|error, mut response| {
+    ///         response.headers_mut().insert(
+    ///             actix_web::http::header::CACHE_CONTROL,
+    ///             actix_web::http::header::HeaderValue::from_static("no-store"),
+    ///         );
+    ///         let _ = error.code();
+    ///         response
+    ///     });
+    /// ```
+    pub fn on_error<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(&AuthError, actix_web::HttpResponse) -> actix_web::HttpResponse + Send + Sync + 'static,
+    {
+        self.error_handler = Some(Arc::new(handler));
+        self
+    }
+
+    /// Where DPoP proofs are remembered so each is accepted once (default: a bounded in-memory
+    /// store). Several instances of one API should share a store, e.g. one backed by Redis.
+    pub fn replay_store(mut self, store: impl ReplayStore) -> Self {
+        self.replay_store = Some(Arc::new(store));
+        self
+    }
+
+    /// Checks every setting; the validator is built only from a checked configuration.
+    pub(crate) fn validate(&self) -> Result<Vec<String>, ConfigError> {
+        if self.domains.is_empty() {
+            return Err(ConfigError::Missing {
+                var: "AUTH0_DOMAIN",
+                hint: "set it to your tenant's domain, like tenant.us.auth0.com",
+            });
+        }
+        let var = if self.domains.len() > 1 { "AUTH0_DOMAINS" } else { "AUTH0_DOMAIN" };
+        let issuers = self
+            .domains
+            .iter()
+            .map(|d| normalize_domain(var, d).map(|host| format!("https://{host}/")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.audiences.is_empty() || self.audiences.iter().any(|a| a.trim().is_empty()) {
+            return Err(ConfigError::Missing {
+                var: "AUTH0_AUDIENCE",
+                hint: "set it to your API's identifier from the Auth0 dashboard, like https://api.example.com",
+            });
+        }
+        check_algorithms("algorithms", &self.algorithms)?;
+        check_algorithms("dpop_algorithms", &self.dpop_algorithms)?;
+        if self.dpop_required && !self.dpop_enabled {
+            return Err(invalid(
+                "AUTH0_DPOP_REQUIRED",
+                "is true while AUTH0_DPOP_ENABLED is false: enable DPoP, or do not require it",
+            ));
+        }
+        if self.cache_max_entries < 2 {
+            return Err(invalid("AUTH0_CACHE_MAX_ENTRIES", "must be at least 2, like 100"));
+        }
+        if self.cache_ttl.is_zero() {
+            return Err(invalid("AUTH0_CACHE_TTL_SECONDS", "must be at least 1 second, like 600"));
+        }
+        if self.http_timeout.is_zero() {
+            return Err(invalid("AUTH0_HTTP_TIMEOUT_SECONDS", "must be at least 1 second, like 10"));
+        }
+        if self.client_id.is_some() != self.client_secret.is_some() {
+            return Err(invalid(
+                "AUTH0_CLIENT_SECRET",
+                "and AUTH0_CLIENT_ID go together: set both (for token exchange) or neither",
+            ));
+        }
+        Ok(issuers)
+    }
+}
+
+fn check_algorithms(var: &'static str, algorithms: &[Algorithm]) -> Result<(), ConfigError> {
+    if algorithms.is_empty() {
+        return Err(invalid(var, "must name at least one algorithm, like RS256"));
+    }
+    if let Some(alg) = algorithms
+        .iter()
+        .find(|a| matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
+    {
+        return Err(invalid(
+            var,
+            format!("cannot contain {alg:?}: a published key set can only verify asymmetric algorithms like RS256"),
+        ));
+    }
+    Ok(())
+}
+
+/// `tenant.us.auth0.com`, `https://tenant.us.auth0.com/` and `localhost:8443` are fine; a scheme
+/// other than https, a path, a query or credentials are refused.
+fn normalize_domain(var: &'static str, raw: &str) -> Result<String, ConfigError> {
+    let d = raw.trim();
+    let lower = d.to_ascii_lowercase();
+    if lower.starts_with("http://") {
+        return Err(invalid(
+            var,
+            "must be a host like tenant.us.auth0.com, not a URL with http:// (tokens are only fetched over https)",
+        ));
+    }
+    let host = if lower.starts_with("https://") { &d[8..] } else { d };
+    let host = host.strip_suffix('/').unwrap_or(host);
+    let problem = if host.is_empty() {
+        Some("must not be empty: set it to a host like tenant.us.auth0.com")
+    } else if host.contains("://") {
+        Some("must be a host like tenant.us.auth0.com, not a URL")
+    } else if host.contains('@') {
+        Some("must not contain credentials: use a bare host like tenant.us.auth0.com")
+    } else if host.contains(['/', '?', '#']) {
+        Some("must be a bare host like tenant.us.auth0.com, without a path, query or fragment")
+    } else {
+        None
+    };
+    if let Some(p) = problem {
+        return Err(invalid(var, p));
+    }
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (host, None),
+    };
+    let name_ok = name.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    });
+    if !name_ok {
+        return Err(invalid(var, format!("has an invalid host name: use a host like tenant.us.auth0.com, not {host:?}")));
+    }
+    if let Some(port) = port
+        && !port.parse::<u16>().is_ok_and(|p| p > 0)
+    {
+        return Err(invalid(var, "has an invalid port: use a host like localhost:8443"));
+    }
+    Ok(host.to_ascii_lowercase())
+}
+
+fn parse_bool(var: &'static str, v: &str) -> Result<bool, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(invalid(var, "must be true or false")),
+    }
+}
+
+fn parse_seconds(var: &'static str, v: &str, example: &str) -> Result<Duration, ConfigError> {
+    v.parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|_| invalid(var, format!("must be a whole number of seconds, like {example}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issuers(domain: &str) -> Result<Vec<String>, ConfigError> {
+        Auth0Config::new(domain, "https://api").validate()
+    }
+
+    #[test]
+    fn domains_are_normalised() {
+        for d in ["tenant.auth0.com", "https://tenant.auth0.com/", " HTTPS://Tenant.Auth0.com ", "tenant.auth0.com/"] {
+            assert_eq!(issuers(d), Ok(vec!["https://tenant.auth0.com/".to_owned()]), "{d}");
+        }
+        assert_eq!(issuers("localhost:8443"), Ok(vec!["https://localhost:8443/".to_owned()]));
+    }
+
+    #[test]
+    fn bad_domains_are_refused_with_a_fix() {
+        for d in ["http://tenant.auth0.com", "tenant.auth0.com/path", "tenant.auth0.com?x=1", "user:pw@tenant.auth0.com", "", "ftp://x", "tenant..com", "host:0", "host:99999", "ten ant.com"] {
+            let err = issuers(d).expect_err(d).to_string();
+            assert!(err.starts_with("AUTH0_DOMAIN "), "{err}");
+        }
+        assert!(issuers("http://t.auth0.com").expect_err("http").to_string().contains("not a URL with http://"));
+    }
+}

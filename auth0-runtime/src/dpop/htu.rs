@@ -1,0 +1,535 @@
+//! The request URL a proof's `htu` is compared with, and the normalisation both sides go through.
+
+use std::fmt::Write as _;
+
+/// Normalise an `htu` (or a request URL) for comparison, as RFC 9449 §4.3 check 9 asks.
+///
+/// Syntax-based normalisation (RFC 3986 §6.2.2) plus the scheme-based default port (§6.2.3):
+///
+/// - the scheme (`http` or `https` only) and the host are lower-cased;
+/// - the default port (80 for `http`, 443 for `https`) and an empty port are dropped; other ports
+///   lose leading zeros;
+/// - the query and the fragment are dropped;
+/// - percent-encoding hex digits are upper-cased, and percent-encoded unreserved characters
+///   (`A–Z a–z 0–9 - . _ ~`) are decoded, so `%7e` and `~` are the same, but `%2F` stays encoded
+///   (it is not the same as `/`);
+/// - dot segments (`.`, `..`, also written `%2E`) are removed;
+/// - an empty path becomes `/`;
+/// - characters not allowed in a URI path (such as `{`, `|` or non-ASCII) are percent-encoded
+///   (as UTF-8), the way browsers send them.
+///
+/// `None` when the input is not an absolute `http`/`https` URL with a host, or holds a space, a
+/// control character, user information (`user@`), a malformed percent-encoding, a bad port, or a
+/// host with characters a host cannot have (percent-encoded and non-ASCII hosts are refused: send
+/// the punycode form).
+///
+/// The output is its own normal form: `normalize_htu(&normalize_htu(x)?) == normalize_htu(x)`.
+///
+/// # Examples
+///
+/// ```ignore
+/// use auth0_runtime::normalize_htu;
+///
+/// assert_eq!(
+///     normalize_htu("HTTPS://API.Example.COM:443/a/./b/../c%7e?x=1#top").as_deref(),
+///     Some("https://api.example.com/a/c~"),
+/// );
+/// assert_eq!(normalize_htu("http://example.com").as_deref(), Some("http://example.com/"));
+/// assert_eq!(normalize_htu("ftp://example.com/"), None);
+/// ```
+pub fn normalize_htu(url: &str) -> Option<String> {
+    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return None;
+    }
+    let (scheme, rest) = url.split_once(':')?;
+    let (scheme, default_port) = if scheme.eq_ignore_ascii_case("https") {
+        ("https", 443)
+    } else if scheme.eq_ignore_ascii_case("http") {
+        ("http", 80)
+    } else {
+        return None;
+    };
+    let rest = rest.strip_prefix("//")?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, rest) = rest.split_at(authority_end);
+    let path_end = rest.find(['?', '#']).unwrap_or(rest.len());
+    let path = &rest[..path_end];
+
+    let (host, port) = split_authority(authority)?;
+    let mut out = String::with_capacity(url.len() + 8);
+    out.push_str(scheme);
+    out.push_str("://");
+    out.extend(host.chars().map(|c| c.to_ascii_lowercase()));
+    if let Some(port) = port.filter(|&p| p != default_port) {
+        let _ = write!(out, ":{port}");
+    }
+    let path = normalize_percent_encoding(path)?;
+    let path = remove_dot_segments(&path);
+    if path.is_empty() {
+        out.push('/');
+    } else {
+        out.push_str(&path);
+    }
+    Some(out)
+}
+
+/// Split `host[:port]`, checking both; the port is `None` when absent or empty.
+fn split_authority(authority: &str) -> Option<(&str, Option<u16>)> {
+    if authority.contains('@') {
+        return None;
+    }
+    let (host, port) = if let Some(literal) = authority.strip_prefix('[') {
+        // IP-literal: an IPv6 address (IPvFuture and zone identifiers are not accepted).
+        let end = literal.find(']')?;
+        let inner = &literal[..end];
+        if !inner.contains(':') || !inner.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
+            return None;
+        }
+        let after = &literal[end + 1..];
+        let port = if after.is_empty() { None } else { Some(after.strip_prefix(':')?) };
+        (&authority[..end + 2], port)
+    } else {
+        let (host, port) = match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        };
+        if host.is_empty() || !host.bytes().all(is_reg_name_byte) {
+            return None;
+        }
+        (host, port)
+    };
+    let port = match port {
+        None | Some("") => None,
+        Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => Some(p.parse::<u16>().ok()?),
+        Some(_) => return None,
+    };
+    Some((host, port))
+}
+
+/// RFC 3986 `reg-name` without percent-encoding: unreserved and sub-delims.
+fn is_reg_name_byte(b: u8) -> bool {
+    is_unreserved(b) || is_sub_delim(b)
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+fn is_sub_delim(b: u8) -> bool {
+    matches!(b, b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=')
+}
+
+/// A character a URI path may hold as it is: `pchar` minus `%`, plus `/`.
+fn is_path_byte(b: u8) -> bool {
+    is_unreserved(b) || is_sub_delim(b) || matches!(b, b':' | b'@' | b'/')
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn push_encoded(out: &mut String, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.push('%');
+    out.push(char::from(HEX[usize::from(b >> 4)]));
+    out.push(char::from(HEX[usize::from(b & 0x0f)]));
+}
+
+/// Upper-case percent-encoding hex, decode unreserved characters, encode what a path cannot hold.
+fn normalize_percent_encoding(path: &str) -> Option<String> {
+    let mut out = String::with_capacity(path.len());
+    let mut bytes = path.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hi = hex_value(bytes.next()?)?;
+            let lo = hex_value(bytes.next()?)?;
+            let decoded = (hi << 4) | lo;
+            if is_unreserved(decoded) {
+                out.push(char::from(decoded));
+            } else {
+                push_encoded(&mut out, decoded);
+            }
+        } else if is_path_byte(b) {
+            out.push(char::from(b));
+        } else {
+            push_encoded(&mut out, b);
+        }
+    }
+    Some(out)
+}
+
+/// RFC 3986 §5.2.4 for an absolute (or empty) path, segment by segment.
+fn remove_dot_segments(path: &str) -> String {
+    let Some(rest) = path.strip_prefix('/') else {
+        return path.to_owned();
+    };
+    let mut kept: Vec<&str> = Vec::new();
+    let mut segments = rest.split('/').peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        match segment {
+            "." => {}
+            ".." => {
+                kept.pop();
+            }
+            s => {
+                kept.push(s);
+                continue;
+            }
+        }
+        // A dot segment at the end leaves the path ending in "/".
+        if last {
+            kept.push("");
+        }
+    }
+    let mut out = String::with_capacity(path.len());
+    for segment in kept {
+        out.push('/');
+        out.push_str(segment);
+    }
+    out
+}
+
+/// The parts of a request [`request_url`] builds the URL from.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct UrlParts<'a> {
+    /// The connection's scheme (`http` or `https`).
+    pub(crate) scheme: &'a str,
+    /// The `Host` (with port, if any) as the server saw it.
+    pub(crate) host: &'a str,
+    /// The request path (a query is harmless: it is dropped by the normalisation).
+    pub(crate) path: &'a str,
+    /// `X-Forwarded-Proto`, if the request has one.
+    pub(crate) forwarded_proto: Option<&'a str>,
+    /// `X-Forwarded-Host`, if the request has one.
+    pub(crate) forwarded_host: Option<&'a str>,
+    /// `X-Forwarded-Prefix`, if the request has one.
+    pub(crate) forwarded_prefix: Option<&'a str>,
+}
+
+/// The URL of a request as its client addressed it, for the `htu` comparison.
+///
+/// Without `trust_proxy` the connection's scheme, host and path. With it, each `X-Forwarded-*`
+/// header that is acceptable replaces its part, and an unacceptable one is ignored:
+/// - `X-Forwarded-Proto`: the first of a comma-separated list, `http` or `https` in any case;
+/// - `X-Forwarded-Host`: the first of a comma-separated list, trimmed, made of host characters
+///   (with an optional port) only;
+/// - `X-Forwarded-Prefix`: put before the path; ignored unless it starts with `/`, and ignored if
+///   it starts with `//` or holds `..`, `:`, `%2e` (any case, so also `%2e%2e`), `?`, `#`, `\`,
+///   whitespace, NUL or another control character.
+///
+/// The result is not normalised: [`check_htu`](super::check_htu) does that.
+pub(crate) fn request_url(parts: &UrlParts<'_>, trust_proxy: bool) -> String {
+    let mut scheme = parts.scheme;
+    let mut host = parts.host;
+    let mut prefix = "";
+    if trust_proxy {
+        if let Some(p) = parts.forwarded_proto.and_then(forwarded_proto) {
+            scheme = p;
+        }
+        if let Some(h) = parts.forwarded_host.and_then(forwarded_host) {
+            host = h;
+        }
+        if let Some(p) = parts.forwarded_prefix.and_then(forwarded_prefix) {
+            prefix = p.strip_suffix('/').unwrap_or(p);
+        }
+    }
+    let mut url = String::with_capacity(scheme.len() + host.len() + prefix.len() + parts.path.len() + 4);
+    url.push_str(scheme);
+    url.push_str("://");
+    url.push_str(host);
+    url.push_str(prefix);
+    if !parts.path.is_empty() && !parts.path.starts_with('/') {
+        url.push('/');
+    }
+    url.push_str(parts.path);
+    url
+}
+
+fn first_item(value: &str) -> &str {
+    value.split_once(',').map_or(value, |(first, _)| first).trim()
+}
+
+fn forwarded_proto(value: &str) -> Option<&'static str> {
+    let proto = first_item(value);
+    if proto.eq_ignore_ascii_case("https") {
+        Some("https")
+    } else if proto.eq_ignore_ascii_case("http") {
+        Some("http")
+    } else {
+        None
+    }
+}
+
+fn forwarded_host(value: &str) -> Option<&str> {
+    let host = first_item(value);
+    let acceptable = !host.is_empty()
+        && host.bytes().all(|b| is_reg_name_byte(b) || matches!(b, b':' | b'[' | b']'));
+    acceptable.then_some(host)
+}
+
+fn forwarded_prefix(value: &str) -> Option<&str> {
+    let prefix = value.trim();
+    let hostile = !prefix.starts_with('/')
+        || prefix.starts_with("//")
+        || prefix.contains("..")
+        || prefix.bytes().any(|b| {
+            matches!(b, b':' | b'?' | b'#' | b'\\') || b.is_ascii_whitespace() || b.is_ascii_control()
+        })
+        || prefix.as_bytes().windows(3).any(|w| w.eq_ignore_ascii_case(b"%2e"));
+    (!hostile).then_some(prefix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn norm(url: &str) -> Option<String> {
+        normalize_htu(url)
+    }
+
+    #[test]
+    fn scheme_and_host_are_lower_cased() {
+        assert_eq!(norm("HTTPS://API.Example.COM/Path").as_deref(), Some("https://api.example.com/Path"));
+        assert_eq!(norm("hTtP://X/").as_deref(), Some("http://x/"));
+    }
+
+    #[test]
+    fn default_ports_are_dropped() {
+        assert_eq!(norm("https://a.example:443/x").as_deref(), Some("https://a.example/x"));
+        assert_eq!(norm("http://a.example:80/x").as_deref(), Some("http://a.example/x"));
+        assert_eq!(norm("https://a.example:80/x").as_deref(), Some("https://a.example:80/x"));
+        assert_eq!(norm("http://a.example:443/x").as_deref(), Some("http://a.example:443/x"));
+        assert_eq!(norm("https://a.example:8443/x").as_deref(), Some("https://a.example:8443/x"));
+        assert_eq!(norm("https://a.example:/x").as_deref(), Some("https://a.example/x"));
+        assert_eq!(norm("https://a.example:0443/x").as_deref(), Some("https://a.example/x"));
+        assert_eq!(norm("https://a.example:08443").as_deref(), Some("https://a.example:8443/"));
+        assert_eq!(norm("https://a.example:65536/x"), None);
+        assert_eq!(norm("https://a.example:-1/x"), None);
+        assert_eq!(norm("https://a.example:44a/x"), None);
+        assert_eq!(norm("https://a.example:1:2/x"), None);
+    }
+
+    #[test]
+    fn dot_segments_are_removed() {
+        let cases = [
+            ("https://a/b/c/./../../g", "https://a/g"),
+            ("https://a/b/./c", "https://a/b/c"),
+            ("https://a/b/../c", "https://a/c"),
+            ("https://a/..", "https://a/"),
+            ("https://a/../../x", "https://a/x"),
+            ("https://a/b/..", "https://a/"),
+            ("https://a/b/.", "https://a/b/"),
+            ("https://a/b/%2E%2e/c", "https://a/c"),
+            ("https://a/b/%2e/c", "https://a/b/c"),
+            ("https://a/b//../c", "https://a/b/c"),
+            ("https://a//b", "https://a//b"),
+            ("https://a/.b/..c/...", "https://a/.b/..c/..."),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(norm(input).as_deref(), Some(expected), "{input}");
+        }
+    }
+
+    #[test]
+    fn percent_encoding_is_normalised() {
+        assert_eq!(norm("https://a/%7e%7E~").as_deref(), Some("https://a/~~~"));
+        assert_eq!(norm("https://a/%41%2d%5F%30").as_deref(), Some("https://a/A-_0"));
+        assert_eq!(norm("https://a/x%2fy").as_deref(), Some("https://a/x%2Fy"));
+        assert_eq!(norm("https://a/x%2Fy").as_deref(), Some("https://a/x%2Fy"));
+        assert_ne!(norm("https://a/x%2Fy"), norm("https://a/x/y"));
+        assert_eq!(norm("https://a/%c3%a9").as_deref(), Some("https://a/%C3%A9"));
+        assert_eq!(norm("https://a/é").as_deref(), Some("https://a/%C3%A9"));
+        assert_eq!(norm("https://a/{x}|").as_deref(), Some("https://a/%7Bx%7D%7C"));
+        assert_eq!(norm("https://a/%25").as_deref(), Some("https://a/%25"));
+        assert_eq!(norm("https://a/%"), None);
+        assert_eq!(norm("https://a/%4"), None);
+        assert_eq!(norm("https://a/%zz"), None);
+    }
+
+    #[test]
+    fn query_and_fragment_are_dropped() {
+        assert_eq!(norm("https://a/p?x=1&y=2").as_deref(), Some("https://a/p"));
+        assert_eq!(norm("https://a/p#frag").as_deref(), Some("https://a/p"));
+        assert_eq!(norm("https://a/p?x#y").as_deref(), Some("https://a/p"));
+        assert_eq!(norm("https://a?x").as_deref(), Some("https://a/"));
+        assert_eq!(norm("https://a#x").as_deref(), Some("https://a/"));
+        assert_eq!(norm("https://a/p?%zz").as_deref(), Some("https://a/p"));
+    }
+
+    #[test]
+    fn an_empty_path_is_a_slash() {
+        assert_eq!(norm("https://a.example").as_deref(), Some("https://a.example/"));
+        assert_eq!(norm("https://a.example:8080").as_deref(), Some("https://a.example:8080/"));
+    }
+
+    #[test]
+    fn ipv6_hosts_are_accepted() {
+        assert_eq!(norm("https://[::1]/x").as_deref(), Some("https://[::1]/x"));
+        assert_eq!(norm("http://[2001:DB8::A]:80/").as_deref(), Some("http://[2001:db8::a]/"));
+        assert_eq!(norm("http://[2001:db8::a]:8080").as_deref(), Some("http://[2001:db8::a]:8080/"));
+        assert_eq!(norm("http://[::ffff:1.2.3.4]/").as_deref(), Some("http://[::ffff:1.2.3.4]/"));
+        assert_eq!(norm("http://[::1/"), None);
+        assert_eq!(norm("http://[]/"), None);
+        assert_eq!(norm("http://[fe80::1%25eth0]/"), None);
+        assert_eq!(norm("http://[v1.x]/"), None);
+        assert_eq!(norm("http://[::1]x/"), None);
+        assert_eq!(norm("http://::1/"), None);
+    }
+
+    #[test]
+    fn other_urls_are_refused() {
+        for bad in [
+            "",
+            "/relative/path",
+            "example.com/x",
+            "ftp://a/x",
+            "https:/a/x",
+            "https:a/x",
+            "https:///x",
+            "https://",
+            "https://user@a/x",
+            "https://user:pw@a/x",
+            "https://@a/x",
+            "https://a b/x",
+            "https://a/x y",
+            "https://a/x\ty",
+            "https://a/x\0",
+            "https://a/\u{85}",
+            " https://a/x",
+            "https://a/x\n",
+            "https://a%2eb/x",
+            "https://exämple.com/x",
+            "https://a\\b/x",
+            "https://a<b/x",
+        ] {
+            assert_eq!(norm(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn request_urls_come_from_the_connection_by_default() {
+        let parts = UrlParts {
+            scheme: "http",
+            host: "internal:8080",
+            path: "/api/x?y=1",
+            forwarded_proto: Some("https"),
+            forwarded_host: Some("api.example.com"),
+            forwarded_prefix: Some("/v1"),
+        };
+        assert_eq!(request_url(&parts, false), "http://internal:8080/api/x?y=1");
+        assert_eq!(request_url(&parts, true), "https://api.example.com/v1/api/x?y=1");
+    }
+
+    #[test]
+    fn forwarded_headers_are_read_carefully() {
+        let base = UrlParts { scheme: "http", host: "internal", path: "/x", ..UrlParts::default() };
+        let with = |proto, host, prefix| {
+            request_url(
+                &UrlParts { forwarded_proto: proto, forwarded_host: host, forwarded_prefix: prefix, ..base },
+                true,
+            )
+        };
+        assert_eq!(with(None, None, None), "http://internal/x");
+        assert_eq!(with(Some("HTTPS"), None, None), "https://internal/x");
+        assert_eq!(with(Some(" https , http"), None, None), "https://internal/x");
+        assert_eq!(with(Some("ftp"), None, None), "http://internal/x");
+        assert_eq!(with(Some("https:"), None, None), "http://internal/x");
+        assert_eq!(with(Some("javascript"), None, None), "http://internal/x");
+        assert_eq!(with(None, Some("a.example, b.example"), None), "http://a.example/x");
+        assert_eq!(with(None, Some("  a.example:8443 "), None), "http://a.example:8443/x");
+        assert_eq!(with(None, Some("[::1]:8443"), None), "http://[::1]:8443/x");
+        assert_eq!(with(None, Some(""), None), "http://internal/x");
+        assert_eq!(with(None, Some(", a.example"), None), "http://internal/x");
+        assert_eq!(with(None, Some("evil.example/path"), None), "http://internal/x");
+        assert_eq!(with(None, Some("user@evil.example"), None), "http://internal/x");
+        assert_eq!(with(None, Some("a b"), None), "http://internal/x");
+        assert_eq!(with(None, None, Some("/api/")), "http://internal/api/x");
+        assert_eq!(with(None, None, Some("/")), "http://internal/x");
+        let url = request_url(&UrlParts { path: "", forwarded_prefix: Some("/api"), ..base }, true);
+        assert_eq!(url, "http://internal/api");
+    }
+
+    #[test]
+    fn hostile_prefixes_are_ignored() {
+        let base = UrlParts { scheme: "https", host: "api.example.com", path: "/x", ..UrlParts::default() };
+        for hostile in [
+            "api",
+            "//evil.example",
+            "/a/../b",
+            "/..",
+            "/a/%2e%2e/b",
+            "/a/%2E%2E/b",
+            "/a/%2e./b",
+            "/a/.%2E/b",
+            "/a:b",
+            "/http://evil.example",
+            "/a\0b",
+            "/a\r\nX-Injected: 1",
+            "/a b",
+            "/a?b",
+            "/a#b",
+            "/a\\..\\b",
+            "",
+        ] {
+            let parts = UrlParts { forwarded_prefix: Some(hostile), ..base };
+            assert_eq!(request_url(&parts, true), "https://api.example.com/x", "{hostile:?}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn normalize_never_panics(s in ".{0,200}") {
+            let _ = normalize_htu(&s);
+        }
+
+        #[test]
+        fn normalize_is_idempotent(
+            scheme in "(?i)https?",
+            host in "[a-zA-Z0-9.\\-_~]{1,12}|\\[[0-9a-fA-F:]{2,12}\\]",
+            port in proptest::option::of("[0-9]{0,6}"),
+            path in "(/|\\.|%[0-9a-fA-F]{2}|%|[a-zA-Z0-9~!$&'()*+,;=:@\\-_{}|é ]){0,30}",
+            tail in "([?#].{0,10})?",
+        ) {
+            let url = match port {
+                Some(p) => format!("{scheme}://{host}:{p}{path}{tail}"),
+                None => format!("{scheme}://{host}{path}{tail}"),
+            };
+            if let Some(once) = normalize_htu(&url) {
+                prop_assert_eq!(normalize_htu(&once).as_deref(), Some(once.as_str()));
+            }
+        }
+
+        #[test]
+        fn normalize_is_idempotent_on_anything(s in "(?i)https?://.{0,60}") {
+            if let Some(once) = normalize_htu(&s) {
+                prop_assert_eq!(normalize_htu(&once).as_deref(), Some(once.as_str()));
+            }
+        }
+
+        #[test]
+        fn request_url_never_panics(
+            scheme in ".{0,6}", host in ".{0,20}", path in ".{0,20}",
+            proto in proptest::option::of(".{0,10}"),
+            fhost in proptest::option::of(".{0,20}"),
+            prefix in proptest::option::of(".{0,20}"),
+            trust in any::<bool>(),
+        ) {
+            let parts = UrlParts {
+                scheme: &scheme, host: &host, path: &path,
+                forwarded_proto: proto.as_deref(),
+                forwarded_host: fhost.as_deref(),
+                forwarded_prefix: prefix.as_deref(),
+            };
+            let _ = normalize_htu(&request_url(&parts, trust));
+        }
+    }
+}

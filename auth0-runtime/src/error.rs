@@ -1,0 +1,185 @@
+//! The answers: status, `error` code, description and `WWW-Authenticate` challenge.
+//!
+//! Descriptions are `&'static str` on purpose: a description can only come from this crate's fixed
+//! vocabulary, so nothing a client sends can be echoed back, and every description is safe inside a
+//! quoted-string.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// Why a request was refused.
+///
+/// Each variant maps to one row of the answer table: see [`AuthError::status`],
+/// [`AuthError::code`] and [`AuthError::challenge`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No `Authorization` header, or a scheme this API does not accept: 401 with a bare challenge.
+    #[error("no credentials")]
+    MissingCredentials,
+    /// The request is malformed: 400 `invalid_request`.
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+    /// The access token is not acceptable: 401 `invalid_token`.
+    #[error("invalid token: {0}")]
+    InvalidToken(&'static str),
+    /// The DPoP proof is not acceptable: 401 `invalid_dpop_proof` (RFC 9449 §7.1).
+    #[error("invalid DPoP proof: {0}")]
+    InvalidDpopProof(&'static str),
+    /// The token is valid but lacks a required scope or permission: 403 `insufficient_scope`.
+    #[error("insufficient scope: {description}")]
+    InsufficientScope {
+        /// The scopes (or permissions) the route requires, space-delimited.
+        required: Cow<'static, str>,
+        /// What is missing, in words.
+        description: &'static str,
+    },
+    /// The issuer's keys cannot be fetched and none are cached: 503 `temporarily_unavailable`.
+    #[error("signing keys unavailable: {0}")]
+    Unavailable(&'static str),
+    /// Not configured, or an internal fault: 500 `internal_server_error`.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}
+
+/// Seconds a client is asked to wait after a 503.
+pub(crate) const RETRY_AFTER_SECONDS: u32 = 30;
+
+/// Which schemes the API accepts; decides the shape of every challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Challenges {
+    /// Bearer only (DPoP disabled).
+    Bearer,
+    /// Bearer and DPoP (the default).
+    Both,
+    /// DPoP only (DPoP required).
+    Dpop,
+}
+
+impl AuthError {
+    /// The HTTP status code of this answer.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::MissingCredentials | Self::InvalidToken(_) | Self::InvalidDpopProof(_) => 401,
+            Self::InvalidRequest(_) => 400,
+            Self::InsufficientScope { .. } => 403,
+            Self::Unavailable(_) => 503,
+            Self::Internal(_) => 500,
+        }
+    }
+
+    /// The `error` code of the body (and of the challenge, where there is one).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingCredentials => "unauthorized",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidToken(_) => "invalid_token",
+            Self::InvalidDpopProof(_) => "invalid_dpop_proof",
+            Self::InsufficientScope { .. } => "insufficient_scope",
+            Self::Unavailable(_) => "temporarily_unavailable",
+            Self::Internal(_) => "internal_server_error",
+        }
+    }
+
+    /// A sentence for people, from a fixed vocabulary.
+    pub fn description(&self) -> &'static str {
+        match self {
+            Self::MissingCredentials => "authentication is required",
+            Self::InvalidRequest(d)
+            | Self::InvalidToken(d)
+            | Self::InvalidDpopProof(d)
+            | Self::Unavailable(d)
+            | Self::Internal(d) => d,
+            Self::InsufficientScope { description, .. } => description,
+        }
+    }
+
+    /// Seconds for `Retry-After`, on the answers that carry one.
+    pub fn retry_after(&self) -> Option<u32> {
+        matches!(self, Self::Unavailable(_)).then_some(RETRY_AFTER_SECONDS)
+    }
+
+    /// The `WWW-Authenticate` value for this answer, or `None` where none belongs (5xx).
+    ///
+    /// RFC 6750 §3: a request without credentials gets a bare challenge; every other 4xx names its
+    /// error on the challenge of the scheme it concerns. RFC 9449 §7.1: proof errors go on `DPoP`.
+    /// `dpop` says the request used the DPoP scheme, so its error belongs on the DPoP challenge.
+    pub(crate) fn challenge(&self, accepted: Challenges, dpop: bool, dpop_algs: &str) -> Option<String> {
+        let (on_dpop, error) = match self {
+            Self::MissingCredentials => (false, None),
+            Self::InvalidDpopProof(_) => (true, Some(self)),
+            Self::InvalidRequest(_) | Self::InvalidToken(_) | Self::InsufficientScope { .. } => {
+                (dpop || accepted == Challenges::Dpop, Some(self))
+            }
+            Self::Unavailable(_) | Self::Internal(_) => return None,
+        };
+        let mut out = String::with_capacity(160);
+        let param = |out: &mut String, error: Option<&AuthError>| {
+            if let Some(e) = error {
+                let _ = write!(out, ", error=\"{}\", error_description=\"{}\"", e.code(), e.description());
+                if let Self::InsufficientScope { required, .. } = e {
+                    let _ = write!(out, ", scope=\"{required}\"");
+                }
+            }
+        };
+        if accepted != Challenges::Dpop {
+            out.push_str("Bearer realm=\"api\"");
+            param(&mut out, if on_dpop { None } else { error });
+        }
+        if accepted != Challenges::Bearer {
+            if !out.is_empty() {
+                out.push_str(", ");
+            }
+            let _ = write!(out, "DPoP algs=\"{dpop_algs}\"");
+            param(&mut out, if on_dpop || accepted == Challenges::Dpop { error } else { None });
+        }
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_follow_the_accepted_schemes() {
+        let bare = AuthError::MissingCredentials;
+        assert_eq!(bare.challenge(Challenges::Bearer, false, "ES256").as_deref(), Some("Bearer realm=\"api\""));
+        assert_eq!(
+            bare.challenge(Challenges::Both, false, "ES256").as_deref(),
+            Some("Bearer realm=\"api\", DPoP algs=\"ES256\"")
+        );
+        assert_eq!(bare.challenge(Challenges::Dpop, false, "ES256").as_deref(), Some("DPoP algs=\"ES256\""));
+
+        let token = AuthError::InvalidToken("the access token has expired");
+        assert_eq!(
+            token.challenge(Challenges::Both, false, "ES256").as_deref(),
+            Some(
+                "Bearer realm=\"api\", error=\"invalid_token\", \
+                 error_description=\"the access token has expired\", DPoP algs=\"ES256\""
+            )
+        );
+        let proof = AuthError::InvalidDpopProof("the DPoP proof has expired");
+        assert_eq!(
+            proof.challenge(Challenges::Both, false, "ES256").as_deref(),
+            Some(
+                "Bearer realm=\"api\", DPoP algs=\"ES256\", error=\"invalid_dpop_proof\", \
+                 error_description=\"the DPoP proof has expired\""
+            )
+        );
+        assert_eq!(AuthError::Internal("x").challenge(Challenges::Both, false, "ES256"), None);
+    }
+
+    #[test]
+    fn insufficient_scope_names_the_scope() {
+        let e = AuthError::InsufficientScope {
+            required: "read:messages".into(),
+            description: "the access token lacks a required scope",
+        };
+        assert_eq!(e.status(), 403);
+        assert!(
+            e.challenge(Challenges::Bearer, false, "ES256")
+                .is_some_and(|c| c.ends_with("scope=\"read:messages\""))
+        );
+    }
+}

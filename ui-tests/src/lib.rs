@@ -1,0 +1,1 @@
+//! Compile-time tests of `#[require_auth]`: see `tests/ui.rs`.

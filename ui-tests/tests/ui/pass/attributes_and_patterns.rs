@@ -1,0 +1,57 @@
+// Doc comments, other attributes, visibilities and parameter patterns are kept.
+#![deny(warnings)]
+
+use actix_web::{App, HttpResponse, Responder, get, web};
+use auth0_runtime::{Claims, require_auth};
+
+mod api {
+    use super::*;
+
+    /// Documented handler.
+    ///
+    /// With two paragraphs.
+    #[get("/{a}/{b}")]
+    #[require_auth(scopes = "read:pairs")]
+    #[allow(clippy::needless_pass_by_value)]
+    #[cfg_attr(any(), deprecated)]
+    pub async fn pair(web::Path((a, b)): web::Path<(u32, String)>, _: Claims) -> impl Responder {
+        format!("{a} {b}")
+    }
+
+    /// Visible in the crate, attribute above.
+    #[require_auth]
+    #[get("/crate")]
+    pub(crate) async fn in_crate(#[allow(unused_variables)] claims: Claims) -> HttpResponse {
+        HttpResponse::NoContent().finish()
+    }
+
+    /// Visible in the parent module.
+    #[require_auth]
+    #[get("/super")]
+    pub(super) async fn in_super(mut query: web::Query<Vec<(String, String)>>) -> String {
+        query.0.push((String::new(), String::new()));
+        query.len().to_string()
+    }
+}
+
+macro_rules! handler {
+    ($name:ident, $path:literal, $scope:literal, $permission:expr) => {
+        #[get($path)]
+        #[require_auth(scopes = $scope, permissions = [$permission])]
+        async fn $name() -> impl Responder {
+            stringify!($name)
+        }
+    };
+}
+
+handler!(from_macro, "/macro", "read:macro", "read:all");
+
+fn main() {
+    let _ = || {
+        App::new()
+            .service(api::pair)
+            .service(api::in_crate)
+            .service(api::in_super)
+            .service(from_macro)
+    };
+}
