@@ -40,7 +40,10 @@ async fn private_scoped(claims: Claims) -> impl Responder {
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
-    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000);
     let tenant = std::env::var_os("AUTH0_DOMAIN").is_some() || std::env::var_os("AUTH0_DOMAINS").is_some();
     let tenant = tenant || dotenv_names_domain();
     // The embedded issuer lives as long as the server.
@@ -49,15 +52,20 @@ async fn main() -> std::io::Result<()> {
         println!("Verifying tokens of your tenant; listening on http://localhost:{port}");
         None
     } else {
-        let issuer = TestIssuer::start()?;
+        let issuer = TestIssuer::try_start()?;
         auth0_runtime::init(issuer.config(AUDIENCE)).map_err(std::io::Error::other)?;
         print_try_it(&issuer, port);
         Some(issuer)
     };
-    HttpServer::new(|| App::new().service(public).service(private).service(private_scoped))
-        .bind(("127.0.0.1", port))?
-        .run()
-        .await
+    HttpServer::new(|| {
+        App::new()
+            .service(public)
+            .service(private)
+            .service(private_scoped)
+    })
+    .bind(("127.0.0.1", port))?
+    .run()
+    .await
 }
 
 const AUDIENCE: &str = "https://quickstart.example.com";
@@ -71,11 +79,16 @@ fn print_try_it(issuer: &TestIssuer, port: u16) {
     let base = format!("http://localhost:{port}/api");
     let with_scope = issuer.token().audience(AUDIENCE).scope("read:messages").sign();
     let without_scope = issuer.token().audience(AUDIENCE).sign();
-    println!("No AUTH0_DOMAIN set: using the embedded test issuer at {}", issuer.issuer());
+    println!(
+        "No AUTH0_DOMAIN set: using the embedded test issuer at {}",
+        issuer.issuer()
+    );
     println!("Listening on http://localhost:{port}. Try, from another terminal:\n");
     println!("  curl -i {base}/public");
     println!("  curl -i {base}/private                                   # 401, no token");
-    println!("  curl -i {base}/private-scoped -H 'Authorization: Bearer {without_scope}'   # 403, no read:messages");
+    println!(
+        "  curl -i {base}/private-scoped -H 'Authorization: Bearer {without_scope}'   # 403, no read:messages"
+    );
     println!("  curl -i {base}/private-scoped -H 'Authorization: Bearer {with_scope}'   # 200");
     println!();
 }

@@ -8,7 +8,6 @@
 //! [`validate`](crate::validate) checks them and the handler and collects every error,
 //! and [`expand`](crate::expand) edits the parsed handler in place.
 
-
 mod args;
 mod expand;
 mod validate;
@@ -66,11 +65,6 @@ use validate::Errors;
 /// use actix_web::{App, Responder, get, post, web};
 /// use auth0_runtime::{Claims, require_auth};
 ///
-/// #[derive(serde::Deserialize)]
-/// struct NewMessage {
-///     text: String,
-/// }
-///
 /// /// Any valid access token.
 /// #[get("/api/private")]
 /// #[require_auth]
@@ -78,11 +72,11 @@ use validate::Errors;
 ///     format!("hello {}", claims.sub)
 /// }
 ///
-/// /// The body is parsed only once the token and its scope have been checked.
+/// /// The body is read only once the token and its scope have been checked.
 /// #[post("/api/messages")]
 /// #[require_auth(scopes = "write:messages")]
-/// async fn create(body: web::Json<NewMessage>) -> impl Responder {
-///     format!("stored {} bytes", body.text.len())
+/// async fn create(body: String) -> impl Responder {
+///     format!("stored {} bytes", body.len())
 /// }
 ///
 /// /// Either scope will do; the `permissions` claim must hold `read:reports`.
@@ -97,25 +91,8 @@ use validate::Errors;
 /// }
 /// ```
 ///
-/// Custom claims are read into a struct of your own with `Claims<T>`:
-///
-/// ```no_run
-/// use actix_web::{Responder, get};
-/// use auth0_runtime::{Claims, require_auth};
-///
-/// #[derive(serde::Deserialize)]
-/// struct Roles {
-///     #[serde(rename = "https://myapp.example.com/roles", default)]
-///     roles: Vec<String>,
-/// }
-///
-/// #[get("/api/roles")]
-/// #[require_auth(scopes = ["read:roles"])]
-/// async fn roles(claims: Claims<Roles>) -> impl Responder {
-///     claims.extra.roles.join(",")
-/// }
-/// # fn main() {}
-/// ```
+/// Custom claims are read into a struct of your own, deriving `serde::Deserialize`, with a
+/// `Claims<T>` parameter; `Option<Claims>` is accepted too. A handler takes at most one of them.
 ///
 /// # Expansion
 ///
@@ -124,13 +101,11 @@ use validate::Errors;
 /// ```no_run
 /// # use actix_web::{Responder, post, web};
 /// # use auth0_runtime::{Claims, require_auth};
-/// # #[derive(serde::Deserialize)]
-/// # struct NewMessage { text: String }
-/// #[post("/api/messages")]
+/// #[post("/api/messages/{id}")]
 /// #[require_auth(scopes = "write:messages")]
-/// pub async fn create(claims: Claims, mut body: web::Json<NewMessage>) -> impl Responder {
-///     body.text.push('!');
-///     format!("{} said {}", claims.sub, body.text)
+/// pub async fn update(claims: Claims, id: web::Path<u32>, mut body: String) -> impl Responder {
+///     body.push('!');
+///     format!("{} wrote {body} to {id}", claims.sub)
 /// }
 /// # fn main() {}
 /// ```
@@ -143,13 +118,11 @@ use validate::Errors;
 /// ```no_run
 /// # use actix_web::{Responder, post, web};
 /// # use auth0_runtime::Claims;
-/// # #[derive(serde::Deserialize)]
-/// # struct NewMessage { text: String }
 /// #[doc(hidden)]
 /// #[allow(non_camel_case_types)]
-/// pub struct __auth0_requirement_create;
+/// pub struct __auth0_requirement_update;
 ///
-/// impl ::auth0_runtime::__private::Requires for __auth0_requirement_create {
+/// impl ::auth0_runtime::__private::Requires for __auth0_requirement_update {
 ///     const REQUIREMENT: ::auth0_runtime::__private::Requirement =
 ///         ::auth0_runtime::__private::Requirement {
 ///             all_scopes: &["write:messages"],
@@ -158,16 +131,16 @@ use validate::Errors;
 ///         };
 /// }
 ///
-/// #[post("/api/messages")]
-/// pub async fn create(
+/// #[post("/api/messages/{id}")]
+/// pub async fn update(
 ///     __auth0_guard: ::auth0_runtime::__private::Guarded<
-///         __auth0_requirement_create,
-///         (Claims, web::Json<NewMessage>),
+///         __auth0_requirement_update,
+///         (Claims, web::Path<u32>, String),
 ///     >,
 /// ) -> impl Responder {
-///     let (claims, mut body) = ::auth0_runtime::__private::Guarded::into_inner(__auth0_guard);
-///     body.text.push('!');
-///     format!("{} said {}", claims.sub, body.text)
+///     let (claims, id, mut body) = ::auth0_runtime::__private::Guarded::into_inner(__auth0_guard);
+///     body.push('!');
+///     format!("{} wrote {body} to {id}", claims.sub)
 /// }
 /// # fn main() {}
 /// ```
@@ -178,10 +151,7 @@ use validate::Errors;
 /// usual in Actix-web. The attribute cannot be used on an associated function inside an `impl`
 /// block, as the requirement type is an item next to the handler.
 #[proc_macro_attribute]
-pub fn require_auth(
-    args: proc_macro::TokenStream,
-    item: proc_macro::TokenStream,
-) -> proc_macro::TokenStream {
+pub fn require_auth(args: proc_macro::TokenStream, item: proc_macro::TokenStream) -> proc_macro::TokenStream {
     require_auth_impl(args.into(), item.into()).into()
 }
 
@@ -302,20 +272,37 @@ mod tests {
 
     #[test]
     fn zero_parameters() {
-        let out = expand(quote!(), quote!(async fn h() -> &'static str { "x" }));
+        let out = expand(
+            quote!(),
+            quote!(
+                async fn h() -> &'static str {
+                    "x"
+                }
+            ),
+        );
         assert!(out.contains("Guarded < __auth0_requirement_h , () >"), "{out}");
         assert!(out.contains("let () ="), "{out}");
     }
 
     #[test]
     fn raw_identifier_name() {
-        let out = expand(quote!(), quote!(async fn r#type() {}));
+        let out = expand(
+            quote!(),
+            quote!(
+                async fn r#type() {}
+            ),
+        );
         assert!(out.contains("struct __auth0_requirement_type"), "{out}");
     }
 
     #[test]
     fn parameter_lint_attributes_move_to_the_let() {
-        let out = expand(quote!(), quote!(async fn h(#[allow(unused)] c: Claims) {}));
+        let out = expand(
+            quote!(),
+            quote!(
+                async fn h(#[allow(unused)] c: Claims) {}
+            ),
+        );
         assert!(out.contains("# [allow (unused)] let (c ,) ="), "{out}");
     }
 
@@ -323,7 +310,10 @@ mod tests {
     fn errors_keep_the_function_and_drop_repeated_attributes() {
         let out = expand(
             quote!(scope = "a"),
-            quote!(#[require_auth] async fn h(c: Claims) {}),
+            quote!(
+                #[require_auth]
+                async fn h(c: Claims) {}
+            ),
         );
         assert!(out.starts_with("async fn h (c : Claims) { }"), "{out}");
         assert_eq!(out.matches("compile_error").count(), 2, "{out}");
@@ -332,7 +322,12 @@ mod tests {
 
     #[test]
     fn not_a_function() {
-        let out = expand(quote!(), quote!(struct S;));
+        let out = expand(
+            quote!(),
+            quote!(
+                struct S;
+            ),
+        );
         assert!(out.starts_with("struct S ;"), "{out}");
         assert!(out.contains("found a struct"), "{out}");
     }

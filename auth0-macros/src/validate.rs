@@ -7,9 +7,7 @@ use crate::args::{RawArg, RawArgs, RawValue};
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use std::collections::BTreeSet;
-use syn::{
-    Attribute, Expr, FnArg, GenericArgument, Item, ItemFn, Lit, LitStr, PathArguments, Type,
-};
+use syn::{Attribute, Expr, FnArg, GenericArgument, Item, ItemFn, Lit, LitStr, PathArguments, Type};
 
 /// The checked requirement of one handler, ready to be expanded.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -89,10 +87,7 @@ pub(crate) fn requirement(raw: RawArgs, errors: &mut Errors) -> Requirement {
 
     for RawArg { key, value } in &raw.args {
         let Some(which) = Key::from_ident(key) else {
-            errors.spanned(
-                key,
-                format!("unknown argument `{key}`, expected one of: {KEYS}"),
-            );
+            errors.spanned(key, format!("unknown argument `{key}`, expected one of: {KEYS}"));
             continue;
         };
         if seen.iter().any(|(k, _)| *k == which) {
@@ -178,10 +173,7 @@ fn entries(key: Key, name: &syn::Ident, value: &RawValue, errors: &mut Errors) -
                 let Some(lit) = string_literal(elem) else {
                     errors.spanned(
                         elem,
-                        format!(
-                            "expected a string literal, found `{}`",
-                            elem.to_token_stream()
-                        ),
+                        format!("expected a string literal, found `{}`", elem.to_token_stream()),
                     );
                     continue;
                 };
@@ -250,13 +242,32 @@ fn check_token(noun: &str, entry: &str, span: Span, errors: &mut Errors) -> bool
                 format!(
                     "invalid character `{}` in {noun} `{}`, expected printable ASCII \
                      other than space, `\"` and `\\` (RFC 6749 scope-token)",
-                    c.escape_debug(),
-                    entry.escape_debug()
+                    visible(&c.to_string()),
+                    visible(entry)
                 ),
             );
             false
         }
     }
+}
+
+/// `text` with invisible characters escaped (`\t`, `\u{a0}`, `\u{200b}`), for a message.
+fn visible(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let invisible = matches!(
+                c,
+                '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}'
+            );
+            if c.is_ascii_control() {
+                c.escape_debug().to_string()
+            } else if c.is_control() || c.is_whitespace() || invisible {
+                format!("\\u{{{:x}}}", u32::from(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Whether `attr` is (another) `#[require_auth]`, under any path.
@@ -362,12 +373,11 @@ fn is_claims(ty: &Type) -> bool {
     if last.ident == "Claims" {
         return true;
     }
-    if last.ident == "Option" || last.ident == "Result" {
-        if let PathArguments::AngleBracketed(args) = &last.arguments {
-            if let Some(GenericArgument::Type(inner)) = args.args.first() {
-                return is_claims(inner);
-            }
-        }
+    if (last.ident == "Option" || last.ident == "Result")
+        && let PathArguments::AngleBracketed(args) = &last.arguments
+        && let Some(GenericArgument::Type(inner)) = args.args.first()
+    {
+        return is_claims(inner);
     }
     false
 }
@@ -425,8 +435,7 @@ mod tests {
 
     #[test]
     fn every_argument() {
-        let r = check_args(quote!(any_scopes = ["admin", "read:data"], permissions = ["p"]))
-            .unwrap();
+        let r = check_args(quote!(any_scopes = ["admin", "read:data"], permissions = ["p"])).unwrap();
         assert_eq!(r.any_scopes, strings(&["admin", "read:data"]));
         assert_eq!(r.permissions, strings(&["p"]));
         assert!(r.all_scopes.is_empty());
@@ -450,8 +459,18 @@ mod tests {
         }
         assert_eq!(
             check_args(quote!(scopes = "ok a\tb")).unwrap_err(),
-            ["invalid character `\\t` in scope `a\\tb`, expected printable ASCII other than \
-              space, `\"` and `\\` (RFC 6749 scope-token)"]
+            [
+                "invalid character `\\t` in scope `a\\tb`, expected printable ASCII other than \
+              space, `\"` and `\\` (RFC 6749 scope-token)"
+            ]
+        );
+    }
+
+    #[test]
+    fn invisible_characters_are_escaped() {
+        assert_eq!(
+            visible("a\tb\u{a0}c\u{200b}d\u{7f}\"\\é"),
+            "a\\tb\\u{a0}c\\u{200b}d\\u{7f}\"\\é"
         );
     }
 
@@ -521,20 +540,59 @@ mod tests {
 
     #[test]
     fn handler_checks() {
-        assert!(check_fn(quote!(async fn h(c: Claims, o: Option<Claims<X>>) {})).len() == 1);
-        assert_eq!(
-            check_fn(quote!(async fn h(c: Claims, d: auth0_runtime::Claims<X>) {})),
-            ["more than one `Claims` parameter, expected at most one (each would hold the \
-              same verified claims)"]
-        );
-        assert!(check_fn(quote!(async fn h(c: Claims, j: Json<Claims>) {})).is_empty());
-        assert!(check_fn(quote!(fn h() {}))[0].starts_with("the `async` keyword is missing"));
-        assert!(check_fn(quote!(async fn h(&self) {}))[0].contains("cannot be used on a method"));
         assert!(
-            check_fn(quote!(#[get("/")] #[auth0_runtime::require_auth] async fn h() {}))[0]
+            check_fn(quote!(
+                async fn h(c: Claims, o: Option<Claims<X>>) {}
+            ))
+            .len()
+                == 1
+        );
+        assert_eq!(
+            check_fn(quote!(
+                async fn h(c: Claims, d: auth0_runtime::Claims<X>) {}
+            )),
+            [
+                "more than one `Claims` parameter, expected at most one (each would hold the \
+              same verified claims)"
+            ]
+        );
+        assert!(
+            check_fn(quote!(
+                async fn h(c: Claims, j: Json<Claims>) {}
+            ))
+            .is_empty()
+        );
+        assert!(
+            check_fn(quote!(
+                fn h() {}
+            ))[0]
+                .starts_with("the `async` keyword is missing")
+        );
+        assert!(
+            check_fn(quote!(
+                async fn h(&self) {}
+            ))[0]
+                .contains("cannot be used on a method")
+        );
+        assert!(
+            check_fn(quote!(
+                #[get("/")]
+                #[auth0_runtime::require_auth]
+                async fn h() {}
+            ))[0]
                 .starts_with("duplicate `#[require_auth]` attribute")
         );
-        assert!(check_fn(quote!(async fn h(#[cfg(x)] a: A) {}))[0].starts_with("`#[cfg]`"));
-        assert!(check_fn(quote!(async fn h(#[allow(unused)] a: A) {})).is_empty());
+        assert!(
+            check_fn(quote!(
+                async fn h(#[cfg(x)] a: A) {}
+            ))[0]
+                .starts_with("`#[cfg]`")
+        );
+        assert!(
+            check_fn(quote!(
+                async fn h(#[allow(unused)] a: A) {}
+            ))
+            .is_empty()
+        );
     }
 }

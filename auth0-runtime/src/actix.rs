@@ -3,8 +3,8 @@
 
 use std::future::{Future, Ready, ready};
 use std::marker::PhantomData;
-use std::rc::Rc;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use actix_web::body::{EitherBody, MessageBody};
@@ -32,7 +32,11 @@ impl RequestParts for HttpRequest {
     fn scheme(&self) -> &str {
         // The connection itself, never `Forwarded`/`X-Forwarded-*` (those are honoured only with
         // `trust_proxy`, by the verifier).
-        if self.app_config().secure() { "https" } else { "http" }
+        if self.app_config().secure() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     fn host(&self) -> &str {
@@ -82,7 +86,10 @@ impl Auth0 {
     }
 
     /// Verifies `req`, synchronously when the key is cached.
-    fn verify_request(&self, req: &HttpRequest) -> Result<Result<Verified, Denied>, LocalBoxFuture<Result<Verified, Denied>>> {
+    fn verify_request(
+        &self,
+        req: &HttpRequest,
+    ) -> Result<Result<Verified, Denied>, LocalBoxFuture<Result<Verified, Denied>>> {
         match self.attempt(req) {
             Attempt::Done(result) => Ok(result),
             Attempt::NeedsKey(pending) => {
@@ -109,7 +116,8 @@ fn render(error: &AuthError, accepted: Challenges, dpop: bool, dpop_algs: &str) 
 }
 
 fn body(error: &AuthError) -> String {
-    serde_json::json!({"detail": {"error": error.code(), "error_description": error.description()}}).to_string()
+    serde_json::json!({"detail": {"error": error.code(), "error_description": error.description()}})
+        .to_string()
 }
 
 impl ResponseError for AuthError {
@@ -141,7 +149,11 @@ pub struct Verifying<T> {
 
 enum VerifyingState<T> {
     Ready(Option<Result<T, actix_web::Error>>),
-    Waiting { future: LocalBoxFuture<Result<Verified, Denied>>, req: HttpRequest, finish: fn(&HttpRequest, Verified) -> Result<T, actix_web::Error> },
+    Waiting {
+        future: LocalBoxFuture<Result<Verified, Denied>>,
+        req: HttpRequest,
+        finish: fn(&HttpRequest, Verified) -> Result<T, actix_web::Error>,
+    },
 }
 
 impl<T> std::fmt::Debug for Verifying<T> {
@@ -178,8 +190,13 @@ impl<T> Future for Verifying<T> {
 }
 
 /// Runs verification for `req` (or reuses an earlier one) and maps the result with `finish`.
-fn verify_then<T>(req: &HttpRequest, finish: fn(&HttpRequest, Verified) -> Result<T, actix_web::Error>) -> Verifying<T> {
-    let ready_with = |r| Verifying { state: VerifyingState::Ready(Some(r)) };
+fn verify_then<T>(
+    req: &HttpRequest,
+    finish: fn(&HttpRequest, Verified) -> Result<T, actix_web::Error>,
+) -> Verifying<T> {
+    let ready_with = |r| Verifying {
+        state: VerifyingState::Ready(Some(r)),
+    };
     if let Some(v) = verified(req) {
         return ready_with(finish(req, v));
     }
@@ -192,7 +209,13 @@ fn verify_then<T>(req: &HttpRequest, finish: fn(&HttpRequest, Verified) -> Resul
             ready_with(finish(req, v))
         }
         Ok(Err(denied)) => ready_with(Err(auth0.respond(denied))),
-        Err(future) => Verifying { state: VerifyingState::Waiting { future, req: req.clone(), finish } },
+        Err(future) => Verifying {
+            state: VerifyingState::Waiting {
+                future,
+                req: req.clone(),
+                finish,
+            },
+        },
     }
 }
 
@@ -258,7 +281,10 @@ pub trait Requires {
 fn check_requirement<R: Requires>(req: &HttpRequest, v: Verified) -> Result<(), actix_web::Error> {
     let r = R::REQUIREMENT;
     authorize(&v.claims, r.all_scopes, r.any_scopes, r.permissions).map_err(|error| {
-        let denied = Denied { error, dpop: v.scheme == crate::Scheme::DPoP };
+        let denied = Denied {
+            error,
+            dpop: v.scheme == crate::Scheme::DPoP,
+        };
         match validator(req) {
             Some(auth0) => auth0.respond(denied),
             None => not_configured(),
@@ -286,13 +312,20 @@ impl<R: Requires, A: FromRequest + 'static> FromRequest for Guarded<R, A> {
         match &mut verifying.state {
             // The common case, keys cached: decided now, so the parameters are extracted at once.
             VerifyingState::Ready(result) => match result.take() {
-                Some(Ok(())) => GuardedFuture::Extracting { args: A::from_request(req, payload) },
-                error => GuardedFuture::Failed { error: error.and_then(Result::err), requirement: PhantomData },
+                Some(Ok(())) => GuardedFuture::Extracting {
+                    args: A::from_request(req, payload),
+                },
+                error => GuardedFuture::Failed {
+                    error: error.and_then(Result::err),
+                    requirement: PhantomData,
+                },
             },
             // Waiting for keys: keep the body aside until the request is authorised.
-            VerifyingState::Waiting { .. } => {
-                GuardedFuture::Authorizing { verifying, req: req.clone(), payload: payload.take() }
-            }
+            VerifyingState::Waiting { .. } => GuardedFuture::Authorizing {
+                verifying,
+                req: req.clone(),
+                payload: payload.take(),
+            },
         }
     }
 }
@@ -304,10 +337,16 @@ impl<R, A: FromRequest> Future for GuardedFuture<R, A> {
         loop {
             match self.as_mut().project() {
                 GuardProj::Failed { error, .. } => {
-                    let error = error.take().unwrap_or_else(|| AuthError::Internal("polled after completion").into());
+                    let error = error
+                        .take()
+                        .unwrap_or_else(|| AuthError::Internal("polled after completion").into());
                     return Poll::Ready(Err(error));
                 }
-                GuardProj::Authorizing { verifying, req, payload } => {
+                GuardProj::Authorizing {
+                    verifying,
+                    req,
+                    payload,
+                } => {
                     if let Err(e) = std::task::ready!(Pin::new(verifying).poll(cx)) {
                         return Poll::Ready(Err(e));
                     }
@@ -317,7 +356,10 @@ impl<R, A: FromRequest> Future for GuardedFuture<R, A> {
                 GuardProj::Extracting { args } => {
                     let args = std::task::ready!(args.poll(cx)).map_err(Into::into)?;
                     self.set(GuardedFuture::Done);
-                    return Poll::Ready(Ok(Guarded { args, requirement: PhantomData }));
+                    return Poll::Ready(Ok(Guarded {
+                        args,
+                        requirement: PhantomData,
+                    }));
                 }
                 GuardProj::Done => return Poll::Pending,
             }
@@ -372,7 +414,10 @@ impl RequireAuth {
     /// extractor turns every extraction error into `None`, so without it an invalid token would
     /// read as an anonymous request.
     pub fn optional() -> Self {
-        Self { optional: true, ..Self::default() }
+        Self {
+            optional: true,
+            ..Self::default()
+        }
     }
 
     /// Scopes the token must all have (RFC 6749 `scope`, exact match).
@@ -406,7 +451,10 @@ where
     type Future = Ready<Result<Self::Transform, ()>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(RequireAuthMiddleware { service: Rc::new(service), options: self.clone() }))
+        ready(Ok(RequireAuthMiddleware {
+            service: Rc::new(service),
+            options: self.clone(),
+        }))
     }
 }
 
@@ -436,11 +484,19 @@ where
         Box::pin(async move {
             if let Some(verifying) = verifying {
                 let outcome = match verifying.await {
-                    Ok(v) => authorize(&v.claims, &options.all_scopes, &options.any_scopes, &options.permissions)
-                        .map_err(|error| {
-                            let denied = Denied { error, dpop: v.scheme == crate::Scheme::DPoP };
-                            validator(req.request()).map_or_else(not_configured, |a| a.respond(denied))
-                        }),
+                    Ok(v) => authorize(
+                        &v.claims,
+                        &options.all_scopes,
+                        &options.any_scopes,
+                        &options.permissions,
+                    )
+                    .map_err(|error| {
+                        let denied = Denied {
+                            error,
+                            dpop: v.scheme == crate::Scheme::DPoP,
+                        };
+                        validator(req.request()).map_or_else(not_configured, |a| a.respond(denied))
+                    }),
                     Err(e) => Err(e),
                 };
                 if let Err(e) = outcome {

@@ -51,7 +51,11 @@ pub struct Scopes(Vec<String>);
 
 impl Scopes {
     fn parse(raw: &str) -> Self {
-        let mut all: Vec<String> = raw.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        let mut all: Vec<String> = raw
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
         all.sort_unstable();
         all.dedup();
         Self(all)
@@ -224,7 +228,9 @@ impl<'de> Visitor<'de> for WireVisitor {
             };
             let act = match act {
                 None => None,
-                Some(v) => Some(Actor::deserialize(v).map_err(|_| "the access token's actor claim is malformed")?),
+                Some(v) => {
+                    Some(Actor::deserialize(v).map_err(|_| "the access token's actor claim is malformed")?)
+                }
             };
             Ok(TokenClaims {
                 iss: string(iss).ok_or("the access token has no valid issuer")?,
@@ -281,7 +287,11 @@ fn numeric_date(v: Option<Value>) -> Option<i64> {
         Value::Number(n) => n,
         _ => return None,
     };
-    n.as_i64().or_else(|| n.as_f64().filter(|f| f.is_finite() && f.abs() < 1e15).map(|f| f as i64))
+    n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.is_finite() && f.abs() < 1e15)
+            .map(|f| f as i64)
+    })
 }
 
 /// The verified claims of the request's access token: the handler's proof that the caller is
@@ -319,7 +329,11 @@ pub struct Claims<T = Map<String, Value>> {
 
 impl<T> Claims<T> {
     pub(crate) fn new(token: Arc<TokenClaims>, scheme: Scheme, custom: T) -> Self {
-        Self { token, scheme, custom }
+        Self {
+            token,
+            scheme,
+            custom,
+        }
     }
 
     /// The token's non-registered claims, as `T`.
@@ -363,7 +377,11 @@ impl<T: fmt::Debug> fmt::Debug for Claims<T> {
 
 impl<T: Clone> Clone for Claims<T> {
     fn clone(&self) -> Self {
-        Self { token: self.token.clone(), scheme: self.scheme, custom: self.custom.clone() }
+        Self {
+            token: self.token.clone(),
+            scheme: self.scheme,
+            custom: self.custom.clone(),
+        }
     }
 }
 
@@ -388,7 +406,10 @@ mod tests {
 
     #[test]
     fn malformed_scope_and_permissions_mean_none() {
-        let c = parse(&format!(r#"{{{BASE},"scope":["read:a"],"permissions":"read:a"}}"#)).expect("claims");
+        let c = parse(&format!(
+            r#"{{{BASE},"scope":["read:a"],"permissions":"read:a"}}"#
+        ))
+        .expect("claims");
         assert!(c.scope.is_empty() && c.permissions.is_empty());
         let c = parse(&format!(r#"{{{BASE},"permissions":["read:a",1]}}"#)).expect("claims");
         assert!(c.permissions.is_empty());
@@ -397,12 +418,27 @@ mod tests {
     #[test]
     fn registered_claims_of_the_wrong_type_are_refused() {
         let cases = [
-            (r#"{"iss":"https://t/","sub":"u","aud":"a","exp":"2000000000","iat":1}"#, "expiry"),
+            (
+                r#"{"iss":"https://t/","sub":"u","aud":"a","exp":"2000000000","iat":1}"#,
+                "expiry",
+            ),
             (r#"{"iss":"https://t/","sub":"u","aud":"a","iat":1}"#, "expiry"),
-            (r#"{"iss":"https://t/","sub":"u","aud":"a","exp":2000000000}"#, "issue time"),
-            (r#"{"iss":1,"sub":"u","aud":"a","exp":2000000000,"iat":1}"#, "issuer"),
-            (r#"{"iss":"https://t/","sub":"u","aud":[1],"exp":2000000000,"iat":1}"#, "audience"),
-            (r#"{"iss":"https://t/","sub":"u","aud":"a","exp":2000000000,"iat":1,"nbf":null}"#, "not-before"),
+            (
+                r#"{"iss":"https://t/","sub":"u","aud":"a","exp":2000000000}"#,
+                "issue time",
+            ),
+            (
+                r#"{"iss":1,"sub":"u","aud":"a","exp":2000000000,"iat":1}"#,
+                "issuer",
+            ),
+            (
+                r#"{"iss":"https://t/","sub":"u","aud":[1],"exp":2000000000,"iat":1}"#,
+                "audience",
+            ),
+            (
+                r#"{"iss":"https://t/","sub":"u","aud":"a","exp":2000000000,"iat":1,"nbf":null}"#,
+                "not-before",
+            ),
             (r#"[1,2]"#, "malformed"),
         ];
         for (json, word) in cases {
@@ -418,10 +454,17 @@ mod tests {
         ))
         .expect("claims");
         assert!(c.aud.contains("b") && !c.aud.contains("c"));
-        assert_eq!(c.get::<Vec<String>>("https://x/roles"), Some(vec!["admin".to_owned()]));
+        assert_eq!(
+            c.get::<Vec<String>>("https://x/roles"),
+            Some(vec!["admin".to_owned()])
+        );
         assert_eq!(c.get::<u32>("https://x/roles"), None);
         assert_eq!(c.jkt(), Some("abc"));
-        let chain: Vec<_> = c.act.as_ref().map(|a| a.chain().map(|a| a.sub.as_str()).collect()).unwrap_or_default();
+        let chain: Vec<_> = c
+            .act
+            .as_ref()
+            .map(|a| a.chain().map(|a| a.sub.as_str()).collect())
+            .unwrap_or_default();
         assert_eq!(chain, ["svc", "first"]);
     }
 }

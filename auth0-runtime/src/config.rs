@@ -37,7 +37,10 @@ pub enum ConfigError {
 }
 
 fn invalid(var: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { var, problem: problem.into() }
+    ConfigError::Invalid {
+        var,
+        problem: problem.into(),
+    }
 }
 
 /// A hook that renders every refusal: the one place to customise error responses.
@@ -73,6 +76,7 @@ pub struct Auth0Config {
     pub(crate) require_at_jwt: bool,
     pub(crate) cache_ttl: Duration,
     pub(crate) cache_max_entries: usize,
+    pub(crate) token_cache_entries: usize,
     pub(crate) refetch_cooldown: Duration,
     pub(crate) http_timeout: Duration,
     pub(crate) trust_proxy: bool,
@@ -96,7 +100,10 @@ impl fmt::Debug for Auth0Config {
             .field("cache_ttl", &self.cache_ttl)
             .field("trust_proxy", &self.trust_proxy)
             .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -118,6 +125,7 @@ impl Auth0Config {
             require_at_jwt: false,
             cache_ttl: Duration::from_secs(600),
             cache_max_entries: 100,
+            token_cache_entries: 4096,
             refetch_cooldown: Duration::from_secs(30),
             http_timeout: Duration::from_secs(10),
             trust_proxy: false,
@@ -142,7 +150,11 @@ impl Auth0Config {
     /// Reads the settings through `lookup` (a variable name to its value), as [`Self::from_env`]
     /// does with the process environment; handy in tests.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let domains = match (get("AUTH0_DOMAIN"), get("AUTH0_DOMAINS")) {
             (Some(d), None) => vec![d],
             (None, Some(list)) => list.split(',').map(|d| d.trim().to_owned()).collect(),
@@ -192,7 +204,18 @@ impl Auth0Config {
         }
         if let Some(v) = get("AUTH0_CACHE_MAX_ENTRIES") {
             config.cache_max_entries = v.parse().map_err(|_| {
-                invalid("AUTH0_CACHE_MAX_ENTRIES", "must be a whole number of at least 2, like 100")
+                invalid(
+                    "AUTH0_CACHE_MAX_ENTRIES",
+                    "must be a whole number of at least 2, like 100",
+                )
+            })?;
+        }
+        if let Some(v) = get("AUTH0_TOKEN_CACHE_ENTRIES") {
+            config.token_cache_entries = v.parse().map_err(|_| {
+                invalid(
+                    "AUTH0_TOKEN_CACHE_ENTRIES",
+                    "must be a whole number, like 4096 (0 turns the cache off)",
+                )
             })?;
         }
         config.client_id = get("AUTH0_CLIENT_ID");
@@ -201,7 +224,9 @@ impl Auth0Config {
             let pem = std::fs::read(&path).map_err(|e| {
                 invalid(
                     "SSL_CERT_FILE",
-                    format!("names {path}, which cannot be read ({e}): point it at a PEM file of CA certificates"),
+                    format!(
+                        "names {path}, which cannot be read ({e}): point it at a PEM file of CA certificates"
+                    ),
                 )
             })?;
             config.root_certificates.push(pem);
@@ -293,6 +318,14 @@ impl Auth0Config {
         self
     }
 
+    /// Slots of the verified-token cache (default 4096; 0 turns it off). A token seen before skips
+    /// parsing and the signature check; its expiry is still checked on every request, and a
+    /// changed key set empties the cache.
+    pub fn token_cache_entries(mut self, entries: usize) -> Self {
+        self.token_cache_entries = entries;
+        self
+    }
+
     /// Shortest time between two key-set fetches caused by unknown key ids (default 30 s).
     pub fn refetch_cooldown(mut self, cooldown: Duration) -> Self {
         self.refetch_cooldown = cooldown;
@@ -372,7 +405,11 @@ impl Auth0Config {
                 hint: "set it to your tenant's domain, like tenant.us.auth0.com",
             });
         }
-        let var = if self.domains.len() > 1 { "AUTH0_DOMAINS" } else { "AUTH0_DOMAIN" };
+        let var = if self.domains.len() > 1 {
+            "AUTH0_DOMAINS"
+        } else {
+            "AUTH0_DOMAIN"
+        };
         let issuers = self
             .domains
             .iter()
@@ -396,10 +433,16 @@ impl Auth0Config {
             return Err(invalid("AUTH0_CACHE_MAX_ENTRIES", "must be at least 2, like 100"));
         }
         if self.cache_ttl.is_zero() {
-            return Err(invalid("AUTH0_CACHE_TTL_SECONDS", "must be at least 1 second, like 600"));
+            return Err(invalid(
+                "AUTH0_CACHE_TTL_SECONDS",
+                "must be at least 1 second, like 600",
+            ));
         }
         if self.http_timeout.is_zero() {
-            return Err(invalid("AUTH0_HTTP_TIMEOUT_SECONDS", "must be at least 1 second, like 10"));
+            return Err(invalid(
+                "AUTH0_HTTP_TIMEOUT_SECONDS",
+                "must be at least 1 second, like 10",
+            ));
         }
         if self.client_id.is_some() != self.client_secret.is_some() {
             return Err(invalid(
@@ -421,7 +464,9 @@ fn check_algorithms(var: &'static str, algorithms: &[Algorithm]) -> Result<(), C
     {
         return Err(invalid(
             var,
-            format!("cannot contain {alg:?}: a published key set can only verify asymmetric algorithms like RS256"),
+            format!(
+                "cannot contain {alg:?}: a published key set can only verify asymmetric algorithms like RS256"
+            ),
         ));
     }
     Ok(())
@@ -464,12 +509,18 @@ fn normalize_domain(var: &'static str, raw: &str) -> Result<String, ConfigError>
             && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     });
     if !name_ok {
-        return Err(invalid(var, format!("has an invalid host name: use a host like tenant.us.auth0.com, not {host:?}")));
+        return Err(invalid(
+            var,
+            format!("has an invalid host name: use a host like tenant.us.auth0.com, not {host:?}"),
+        ));
     }
     if let Some(port) = port
         && !port.parse::<u16>().is_ok_and(|p| p > 0)
     {
-        return Err(invalid(var, "has an invalid port: use a host like localhost:8443"));
+        return Err(invalid(
+            var,
+            "has an invalid port: use a host like localhost:8443",
+        ));
     }
     Ok(host.to_ascii_lowercase())
 }
@@ -498,18 +549,46 @@ mod tests {
 
     #[test]
     fn domains_are_normalised() {
-        for d in ["tenant.auth0.com", "https://tenant.auth0.com/", " HTTPS://Tenant.Auth0.com ", "tenant.auth0.com/"] {
-            assert_eq!(issuers(d), Ok(vec!["https://tenant.auth0.com/".to_owned()]), "{d}");
+        for d in [
+            "tenant.auth0.com",
+            "https://tenant.auth0.com/",
+            " HTTPS://Tenant.Auth0.com ",
+            "tenant.auth0.com/",
+        ] {
+            assert_eq!(
+                issuers(d),
+                Ok(vec!["https://tenant.auth0.com/".to_owned()]),
+                "{d}"
+            );
         }
-        assert_eq!(issuers("localhost:8443"), Ok(vec!["https://localhost:8443/".to_owned()]));
+        assert_eq!(
+            issuers("localhost:8443"),
+            Ok(vec!["https://localhost:8443/".to_owned()])
+        );
     }
 
     #[test]
     fn bad_domains_are_refused_with_a_fix() {
-        for d in ["http://tenant.auth0.com", "tenant.auth0.com/path", "tenant.auth0.com?x=1", "user:pw@tenant.auth0.com", "", "ftp://x", "tenant..com", "host:0", "host:99999", "ten ant.com"] {
+        for d in [
+            "http://tenant.auth0.com",
+            "tenant.auth0.com/path",
+            "tenant.auth0.com?x=1",
+            "user:pw@tenant.auth0.com",
+            "",
+            "ftp://x",
+            "tenant..com",
+            "host:0",
+            "host:99999",
+            "ten ant.com",
+        ] {
             let err = issuers(d).expect_err(d).to_string();
             assert!(err.starts_with("AUTH0_DOMAIN "), "{err}");
         }
-        assert!(issuers("http://t.auth0.com").expect_err("http").to_string().contains("not a URL with http://"));
+        assert!(
+            issuers("http://t.auth0.com")
+                .expect_err("http")
+                .to_string()
+                .contains("not a URL with http://")
+        );
     }
 }

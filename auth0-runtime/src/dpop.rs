@@ -9,6 +9,10 @@ mod htu;
 mod replay;
 
 #[cfg(any(test, feature = "testing"))]
+#[allow(
+    dead_code,
+    reason = "helpers for the testing kit, which may not use all of them"
+)]
 mod build;
 
 use aws_lc_rs::digest;
@@ -22,6 +26,10 @@ use crate::error::AuthError;
 use crate::jws::{self, Jws, JwsError};
 
 #[cfg(any(test, feature = "testing"))]
+#[allow(
+    unused_imports,
+    reason = "helpers for the testing kit, which may not use all of them"
+)]
 pub(crate) use build::{ProofOverrides, build_proof, ec_public_jwk, sign_proof};
 pub use htu::normalize_htu;
 pub(crate) use htu::{UrlParts, request_url};
@@ -139,8 +147,7 @@ pub(crate) fn verify_proof(
     let (jwk, key) = check_jwk(&header, alg)?;
     check_signature(&jws, alg, &key)?;
 
-    let payload: Object =
-        serde_json::from_slice(&jws.payload).map_err(|_| refuse(why::MALFORMED))?;
+    let payload: Object = serde_json::from_slice(&jws.payload).map_err(|_| refuse(why::MALFORMED))?;
     let jti = check_jti(&payload, settings.max_jti_len)?;
     check_htm(&payload, req.method)?;
     check_htu(&payload, req.url)?;
@@ -148,7 +155,11 @@ pub(crate) fn verify_proof(
     check_ath(&payload, req.access_token)?;
 
     let jkt = thumbprint(jwk).ok_or(refuse(why::KEY_ID))?;
-    Ok(VerifiedProof { jkt, jti: jti.to_owned(), iat })
+    Ok(VerifiedProof {
+        jkt,
+        jti: jti.to_owned(),
+        iat,
+    })
 }
 
 /// `typ` must be `dpop+jwt` (RFC 9449 §4.2), compared as a media type (RFC 7515 §4.1.9): any
@@ -171,7 +182,11 @@ fn is_dpop_typ(typ: &str) -> bool {
 
 /// No JWS extension is understood here, so any `crit` is refused (RFC 7515 §4.1.11).
 pub(crate) fn check_crit(header: &Object) -> Result<(), AuthError> {
-    if header.contains_key("crit") { Err(refuse(why::CRIT)) } else { Ok(()) }
+    if header.contains_key("crit") {
+        Err(refuse(why::CRIT))
+    } else {
+        Ok(())
+    }
 }
 
 /// `alg` must be an asymmetric algorithm named exactly as in RFC 7518, and in the allow-list.
@@ -203,6 +218,10 @@ fn proof_algorithm(name: &str) -> Option<Algorithm> {
 
 /// Can `alg` sign a DPoP proof? Only asymmetric algorithms can (RFC 9449 §4.2); configuration
 /// should refuse anything else at startup.
+#[allow(
+    dead_code,
+    reason = "for the configuration's startup check of the DPoP algorithms"
+)]
 pub(crate) fn is_proof_algorithm(alg: Algorithm) -> bool {
     !matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
 }
@@ -226,17 +245,20 @@ pub(crate) enum ProofKey {
 /// `use` inside the JWK, when present, must agree too. Returns the JWK (for the thumbprint) and
 /// the decoded key.
 pub(crate) fn check_jwk(header: &Object, alg: Algorithm) -> Result<(&Object, ProofKey), AuthError> {
-    let jwk = header.get("jwk").and_then(Value::as_object).ok_or(refuse(why::JWK_MISSING))?;
+    let jwk = header
+        .get("jwk")
+        .and_then(Value::as_object)
+        .ok_or(refuse(why::JWK_MISSING))?;
     if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
         return Err(refuse(why::JWK_PRIVATE));
     }
     let mismatch = || refuse(why::JWK_MISMATCH);
     let member = |name: &str| jwk.get(name).and_then(Value::as_str);
     let bytes = |name: &str| member(name).and_then(|v| jws::decode(v).ok());
-    if let Some(v) = jwk.get("alg") {
-        if v.as_str().and_then(proof_algorithm) != Some(alg) {
-            return Err(mismatch());
-        }
+    if let Some(v) = jwk.get("alg")
+        && v.as_str().and_then(proof_algorithm) != Some(alg)
+    {
+        return Err(mismatch());
     }
     if jwk.get("use").is_some_and(|v| v.as_str() != Some("sig")) {
         return Err(mismatch());
@@ -279,15 +301,15 @@ pub(crate) fn check_jwk(header: &Object, alg: Algorithm) -> Result<(&Object, Pro
 
 /// The order n of P-256, big-endian.
 const P256_ORDER: [u8; 32] = [
-    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc,
+    0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
 ];
 
 /// The order n of P-384, big-endian.
 const P384_ORDER: [u8; 48] = [
-    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xc7, 0x63, 0x4d, 0x81, 0xf4, 0x37, 0x2d, 0xdf,
-    0x58, 0x1a, 0x0d, 0xb2, 0x48, 0xb0, 0xa7, 0x7a, 0xec, 0xec, 0x19, 0x6a, 0xcc, 0xc5, 0x29, 0x73,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xc7, 0x63, 0x4d, 0x81, 0xf4, 0x37, 0x2d, 0xdf, 0x58, 0x1a,
+    0x0d, 0xb2, 0x48, 0xb0, 0xa7, 0x7a, 0xec, 0xec, 0x19, 0x6a, 0xcc, 0xc5, 0x29, 0x73,
 ];
 
 /// A JWS ECDSA signature (RFC 7518 §3.4) is `r || s`, each exactly the size of the curve order,
@@ -306,7 +328,9 @@ pub(crate) fn check_signature(jws: &Jws<'_>, alg: Algorithm, key: &ProofKey) -> 
     let message = jws.signing_input.as_bytes();
     let sig = jws.signature.as_slice();
     let rsa = |params: &RsaParameters, n: &[u8], e: &[u8]| {
-        RsaPublicKeyComponents { n, e }.verify(params, message, sig).is_ok()
+        RsaPublicKeyComponents { n, e }
+            .verify(params, message, sig)
+            .is_ok()
     };
     let valid = match (alg, key) {
         (Algorithm::ES256, ProofKey::Ec(point)) => {
@@ -329,11 +353,17 @@ pub(crate) fn check_signature(jws: &Jws<'_>, alg: Algorithm, key: &ProofKey) -> 
         (Algorithm::PS512, ProofKey::Rsa { n, e }) => rsa(&signature::RSA_PSS_2048_8192_SHA512, n, e),
         (Algorithm::EdDSA, ProofKey::Ed25519(x)) => {
             sig.len() == 64
-                && UnparsedPublicKey::new(&signature::ED25519, x).verify(message, sig).is_ok()
+                && UnparsedPublicKey::new(&signature::ED25519, x)
+                    .verify(message, sig)
+                    .is_ok()
         }
         _ => false,
     };
-    if valid { Ok(()) } else { Err(refuse(why::SIGNATURE)) }
+    if valid {
+        Ok(())
+    } else {
+        Err(refuse(why::SIGNATURE))
+    }
 }
 
 /// `jti`: a non-empty string of at most `max_len` bytes.
@@ -368,7 +398,11 @@ pub(crate) fn check_iat(payload: &Object, now: i64, settings: &ProofSettings) ->
         Some(Value::Number(n)) => match n.as_i64() {
             Some(i) => i,
             // Saturating conversion; NaN and infinities cannot come out of JSON.
-            None => n.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64).ok_or(refuse(why::IAT))?,
+            None => n
+                .as_f64()
+                .filter(|f| f.is_finite())
+                .map(|f| f.floor() as i64)
+                .ok_or(refuse(why::IAT))?,
         },
         _ => return Err(refuse(why::IAT)),
     };
@@ -383,7 +417,10 @@ pub(crate) fn check_iat(payload: &Object, now: i64, settings: &ProofSettings) ->
 
 /// `ath`: base64url(SHA-256(access token)) (RFC 9449 §4.2), compared in constant time.
 pub(crate) fn check_ath(payload: &Object, access_token: &str) -> Result<(), AuthError> {
-    let ath = payload.get("ath").and_then(Value::as_str).ok_or(refuse(why::ATH_MISSING))?;
+    let ath = payload
+        .get("ath")
+        .and_then(Value::as_str)
+        .ok_or(refuse(why::ATH_MISSING))?;
     let expected = access_token_hash(access_token);
     if constant_time_eq(ath.as_bytes(), expected.as_bytes()) {
         Ok(())
@@ -431,9 +468,16 @@ pub(crate) fn thumbprint(jwk: &Object) -> Option<String> {
 
 /// Is the token bound to the proof key? `cnf` must be an object whose `jkt` is a string equal to
 /// `jkt` (RFC 9449 §6.1); other `cnf` members (e.g. `x5t#S256`) are allowed alongside.
+#[allow(
+    dead_code,
+    reason = "the verifier compares `Claims::jkt` itself; kept as the reference rule"
+)]
 pub(crate) fn bound_jkt_matches(cnf: Option<&Value>, jkt: &str) -> bool {
-    cnf.and_then(|c| c.get("jkt")).and_then(Value::as_str).is_some_and(|bound| bound == jkt)
+    cnf.and_then(|c| c.get("jkt"))
+        .and_then(Value::as_str)
+        .is_some_and(|bound| bound == jkt)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests;

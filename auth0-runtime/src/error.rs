@@ -116,7 +116,12 @@ impl AuthError {
         let mut out = String::with_capacity(160);
         let param = |out: &mut String, error: Option<&AuthError>| {
             if let Some(e) = error {
-                let _ = write!(out, ", error=\"{}\", error_description=\"{}\"", e.code(), e.description());
+                let _ = write!(
+                    out,
+                    ", error=\"{}\", error_description=\"{}\"",
+                    e.code(),
+                    e.description()
+                );
                 if let Self::InsufficientScope { required, .. } = e {
                     let _ = write!(out, ", scope=\"{required}\"");
                 }
@@ -131,7 +136,14 @@ impl AuthError {
                 out.push_str(", ");
             }
             let _ = write!(out, "DPoP algs=\"{dpop_algs}\"");
-            param(&mut out, if on_dpop || accepted == Challenges::Dpop { error } else { None });
+            param(
+                &mut out,
+                if on_dpop || accepted == Challenges::Dpop {
+                    error
+                } else {
+                    None
+                },
+            );
         }
         Some(out)
     }
@@ -144,12 +156,18 @@ mod tests {
     #[test]
     fn challenges_follow_the_accepted_schemes() {
         let bare = AuthError::MissingCredentials;
-        assert_eq!(bare.challenge(Challenges::Bearer, false, "ES256").as_deref(), Some("Bearer realm=\"api\""));
+        assert_eq!(
+            bare.challenge(Challenges::Bearer, false, "ES256").as_deref(),
+            Some("Bearer realm=\"api\"")
+        );
         assert_eq!(
             bare.challenge(Challenges::Both, false, "ES256").as_deref(),
             Some("Bearer realm=\"api\", DPoP algs=\"ES256\"")
         );
-        assert_eq!(bare.challenge(Challenges::Dpop, false, "ES256").as_deref(), Some("DPoP algs=\"ES256\""));
+        assert_eq!(
+            bare.challenge(Challenges::Dpop, false, "ES256").as_deref(),
+            Some("DPoP algs=\"ES256\"")
+        );
 
         let token = AuthError::InvalidToken("the access token has expired");
         assert_eq!(
@@ -167,7 +185,10 @@ mod tests {
                  error_description=\"the DPoP proof has expired\""
             )
         );
-        assert_eq!(AuthError::Internal("x").challenge(Challenges::Both, false, "ES256"), None);
+        assert_eq!(
+            AuthError::Internal("x").challenge(Challenges::Both, false, "ES256"),
+            None
+        );
     }
 
     #[test]

@@ -75,7 +75,12 @@ pub(crate) fn parse(compact: &str) -> Result<Jws<'_>, JwsError> {
     let signature = decode(signature_b64)?;
     check_object(&header)?;
     check_object(&payload)?;
-    Ok(Jws { signing_input, header, payload, signature })
+    Ok(Jws {
+        signing_input,
+        header,
+        payload,
+        signature,
+    })
 }
 
 /// Strict base64url without padding.
@@ -260,6 +265,7 @@ impl<'de> Visitor<'de> for NameVisitor {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -269,7 +275,12 @@ mod tests {
     }
 
     fn token(header: &str, payload: &str) -> String {
-        format!("{}.{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()), b64(b"sig"))
+        format!(
+            "{}.{}.{}",
+            b64(header.as_bytes()),
+            b64(payload.as_bytes()),
+            b64(b"sig")
+        )
     }
 
     const HEADER: &str = r#"{"alg":"RS256","typ":"JWT","kid":"k1"}"#;
@@ -299,10 +310,16 @@ mod tests {
         let p = b64(PAYLOAD.as_bytes());
         let s = b64(b"sig");
         assert_eq!(parse(&format!("{h}.{p}")).unwrap_err(), JwsError::Malformed);
-        assert_eq!(parse(&format!("{h}.{p}.{s}.{s}")).unwrap_err(), JwsError::Malformed);
+        assert_eq!(
+            parse(&format!("{h}.{p}.{s}.{s}")).unwrap_err(),
+            JwsError::Malformed
+        );
         assert_eq!(parse(&format!("{h}.{p}.{s}.")).unwrap_err(), JwsError::Malformed);
         assert_eq!(parse("").unwrap_err(), JwsError::Malformed);
-        assert_eq!(parse("..").unwrap_err(), JwsError::NotJson);
+        assert_eq!(parse("..").unwrap_err(), JwsError::Malformed);
+        // Three segments, but an empty header is not a JSON object.
+        assert_eq!(parse(".e30.c2ln").unwrap_err(), JwsError::NotJson);
+        assert_eq!(parse("e30..c2ln").unwrap_err(), JwsError::NotJson);
     }
 
     #[test]
@@ -320,7 +337,10 @@ mod tests {
         assert_eq!(parse(&format!("{h}.{p}.c2k=")).unwrap_err(), JwsError::Malformed);
         let padded_header = base64::engine::general_purpose::URL_SAFE.encode(b"{\"a\":1}");
         assert!(padded_header.ends_with('='));
-        assert_eq!(parse(&format!("{padded_header}.{p}.c2k")).unwrap_err(), JwsError::Malformed);
+        assert_eq!(
+            parse(&format!("{padded_header}.{p}.c2k")).unwrap_err(),
+            JwsError::Malformed
+        );
     }
 
     #[test]
@@ -356,20 +376,37 @@ mod tests {
 
     #[test]
     fn header_and_payload_must_be_objects() {
-        for bad in ["[]", "[{}]", "\"x\"", "1", "null", "true", "", "{", "{}{}", "{} x", "{\"a\"}"] {
-            assert_eq!(parse(&token(bad, PAYLOAD)).unwrap_err(), JwsError::NotJson, "{bad}");
-            assert_eq!(parse(&token(HEADER, bad)).unwrap_err(), JwsError::NotJson, "{bad}");
+        for bad in [
+            "[]", "[{}]", "\"x\"", "1", "null", "true", "", "{", "{}{}", "{} x", "{\"a\"}",
+        ] {
+            assert_eq!(
+                parse(&token(bad, PAYLOAD)).unwrap_err(),
+                JwsError::NotJson,
+                "{bad}"
+            );
+            assert_eq!(
+                parse(&token(HEADER, bad)).unwrap_err(),
+                JwsError::NotJson,
+                "{bad}"
+            );
         }
         assert!(parse(&token("{}", " {} ")).is_ok());
     }
 
     #[test]
     fn invalid_utf8_is_refused() {
-        let compact =
-            format!("{}.{}.{}", b64(HEADER.as_bytes()), b64(b"{\"a\":\"\xff\"}"), b64(b"sig"));
+        let compact = format!(
+            "{}.{}.{}",
+            b64(HEADER.as_bytes()),
+            b64(b"{\"a\":\"\xff\"}"),
+            b64(b"sig")
+        );
         assert_eq!(parse(&compact).unwrap_err(), JwsError::NotJson);
         // A lone surrogate escape is not a Unicode string either.
-        assert_eq!(parse(&token(HEADER, r#"{"a":"\ud800"}"#)).unwrap_err(), JwsError::NotJson);
+        assert_eq!(
+            parse(&token(HEADER, r#"{"a":"\ud800"}"#)).unwrap_err(),
+            JwsError::NotJson
+        );
     }
 
     #[test]
@@ -386,11 +423,22 @@ mod tests {
             r#"{"alg":"RS256","al\u0067":"none"}"#,
         ];
         for bad in cases {
-            assert_eq!(parse(&token(bad, PAYLOAD)).unwrap_err(), JwsError::NotJson, "{bad}");
-            assert_eq!(parse(&token(HEADER, bad)).unwrap_err(), JwsError::NotJson, "{bad}");
+            assert_eq!(
+                parse(&token(bad, PAYLOAD)).unwrap_err(),
+                JwsError::NotJson,
+                "{bad}"
+            );
+            assert_eq!(
+                parse(&token(HEADER, bad)).unwrap_err(),
+                JwsError::NotJson,
+                "{bad}"
+            );
         }
         // The same name in different objects, and similar names, are fine.
-        for good in [r#"{"a":{"a":{"a":1}},"b":[{"a":1},{"a":2}]}"#, r#"{"a":1,"A":2,"a ":3}"#] {
+        for good in [
+            r#"{"a":{"a":{"a":1}},"b":[{"a":1},{"a":2}]}"#,
+            r#"{"a":1,"A":2,"a ":3}"#,
+        ] {
             assert!(parse(&token(HEADER, good)).is_ok(), "{good}");
         }
     }
@@ -423,7 +471,10 @@ mod tests {
         let big = token(HEADER, &format!("{{\"p\":\"{pad}\"}}"));
         assert_eq!(parse(&big).unwrap_err(), JwsError::TooLarge);
         // Over the cap, even garbage is reported as too large: nothing was decoded.
-        assert_eq!(parse(&"!".repeat(MAX_JWS_BYTES + 1)).unwrap_err(), JwsError::TooLarge);
+        assert_eq!(
+            parse(&"!".repeat(MAX_JWS_BYTES + 1)).unwrap_err(),
+            JwsError::TooLarge
+        );
         // Exactly at the cap is looked at.
         let at_cap = "!".repeat(MAX_JWS_BYTES);
         assert_eq!(parse(&at_cap).unwrap_err(), JwsError::Malformed);

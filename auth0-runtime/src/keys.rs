@@ -35,6 +35,8 @@ pub(crate) const STALE_LIMIT: Duration = Duration::from_secs(24 * 60 * 60);
 /// Shortest lifetime given to a fetched document, whatever `max-age` says (so `max-age=0` cannot make
 /// every request fetch).
 const MIN_LIFETIME: Duration = Duration::from_secs(1);
+/// Longest lifetime given to a fetched document (keeps `Instant` arithmetic far from overflow).
+const MAX_LIFETIME: Duration = Duration::from_secs(366 * 24 * 60 * 60);
 /// Back-off after the first failed fetch; doubles with each further failure, up to [`BACKOFF_MAX`].
 const BACKOFF_START: Duration = Duration::from_secs(1);
 /// Longest back-off between two fetch attempts for one issuer.
@@ -97,11 +99,13 @@ pub(crate) struct VerifyingKey {
 
 impl VerifyingKey {
     /// The key's `kid`.
+    #[cfg(all(test, feature = "testing"))]
     pub(crate) fn kid(&self) -> &str {
         &self.kid
     }
 
     /// The key's `kty` (`RSA`, `EC` or `OKP`).
+    #[cfg(all(test, feature = "testing"))]
     pub(crate) fn kty(&self) -> &'static str {
         self.kty
     }
@@ -211,9 +215,7 @@ impl FlightState {
     fn failed(&mut self, now: Instant) -> Instant {
         self.failures = self.failures.saturating_add(1);
         let doublings = self.failures.saturating_sub(1).min(16);
-        let backoff = BACKOFF_START
-            .saturating_mul(1 << doublings)
-            .min(BACKOFF_MAX);
+        let backoff = BACKOFF_START.saturating_mul(1 << doublings).min(BACKOFF_MAX);
         let at = now + backoff;
         self.retry_at = Some(at);
         at
@@ -325,11 +327,6 @@ impl KeyStore {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// The settings in force.
-    pub(crate) fn settings(&self) -> &KeySettings {
-        &self.settings
-    }
-
     fn tick(&self, now: Instant) -> u64 {
         u64::try_from(now.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
     }
@@ -395,15 +392,21 @@ impl KeyStore {
         // Nothing fresh: fetch, or fall back to the stale set.
         let had_set = existing.is_some();
         let stale = existing.filter(|set| now < set.stale_until);
-        if state.in_backoff(now) {
+        if let Some(retry_at) = state.retry_at.filter(|at| now < *at) {
             let set = stale.ok_or(KeyError::Unavailable)?;
+            self.extend_key_set(&jwks_uri, &set, retry_at);
             return set.keys.get(kid).cloned().ok_or(KeyError::UnknownKid);
         }
         match self.fetch_key_set(&jwks_uri).await {
             Ok((keys, lifetime)) => {
                 state.succeeded();
                 let keys = self.store_key_set(&jwks_uri, keys, lifetime);
-                keys.get(kid).cloned().ok_or(KeyError::UnknownKid)
+                let key = keys.get(kid).cloned();
+                if key.is_none() {
+                    // Just fetched: an immediate refetch for this kid would be pointless.
+                    state.last_kid_refetch = Some(now);
+                }
+                key.ok_or(KeyError::UnknownKid)
             }
             Err(error) => {
                 let retry_at = state.failed(now);
@@ -433,16 +436,16 @@ impl KeyStore {
         state: &mut FlightState,
     ) -> Result<Arc<str>, KeyError> {
         let existing = self.snapshot.load().issuers.get(issuer).cloned();
-        if let Some(entry) = &existing {
-            if now < entry.refresh_at {
-                return Ok(Arc::clone(&entry.jwks_uri));
-            }
+        if let Some(entry) = &existing
+            && now < entry.refresh_at
+        {
+            return Ok(Arc::clone(&entry.jwks_uri));
         }
         let stale = existing.filter(|entry| now < entry.stale_until);
-        if state.in_backoff(now) {
-            return stale
-                .map(|entry| Arc::clone(&entry.jwks_uri))
-                .ok_or(KeyError::Unavailable);
+        if let Some(retry_at) = state.retry_at.filter(|at| now < *at) {
+            let entry = stale.ok_or(KeyError::Unavailable)?;
+            self.extend_issuer(issuer, &entry, retry_at);
+            return Ok(Arc::clone(&entry.jwks_uri));
         }
         match self.fetch_discovery(issuer).await {
             Ok((jwks_uri, lifetime)) => {
@@ -516,7 +519,9 @@ impl KeyStore {
 
     fn lifetime(&self, max_age: Option<Duration>) -> Duration {
         let ttl = self.settings.cache_ttl;
-        max_age.map_or(ttl, |max_age| max_age.min(ttl)).max(MIN_LIFETIME)
+        max_age
+            .map_or(ttl, |max_age| max_age.min(ttl))
+            .clamp(MIN_LIFETIME, MAX_LIFETIME)
     }
 
     fn parse_key_set(&self, document: &Value) -> Result<KeyMap, FetchError> {
@@ -571,6 +576,9 @@ impl KeyStore {
 
     /// Serve a stale discovery result from the hot path until `retry_at` (bounded by its stale limit).
     fn extend_issuer(&self, issuer: &str, entry: &IssuerEntry, retry_at: Instant) {
+        if entry.refresh_at >= retry_at.min(entry.stale_until) {
+            return;
+        }
         let extended = Arc::new(IssuerEntry {
             jwks_uri: Arc::clone(&entry.jwks_uri),
             refresh_at: retry_at.min(entry.stale_until),
@@ -609,6 +617,9 @@ impl KeyStore {
 
     /// Serve a stale key set from the hot path until `retry_at` (bounded by its stale limit).
     fn extend_key_set(&self, url: &str, set: &KeySetEntry, retry_at: Instant) {
+        if set.refresh_at >= retry_at.min(set.stale_until) {
+            return;
+        }
         let extended = Arc::new(KeySetEntry {
             keys: Arc::clone(&set.keys),
             refresh_at: retry_at.min(set.stale_until),
@@ -752,9 +763,7 @@ fn parse_jwk(jwk: &Value, allowed: &[Algorithm]) -> Result<VerifyingKey, &'stati
     }
     let own_alg = match jwk.get("alg") {
         None => None,
-        Some(Value::String(name)) => {
-            Some(name.parse::<Algorithm>().map_err(|_| "unsupported alg")?)
-        }
+        Some(Value::String(name)) => Some(name.parse::<Algorithm>().map_err(|_| "unsupported alg")?),
         Some(_) => return Err("alg is not a string"),
     };
     let (kty, curve, material) = match jwk.get("kty").and_then(Value::as_str) {
@@ -852,9 +861,7 @@ fn der_unsigned_integer(out: &mut Vec<u8>, magnitude: &[u8]) {
 }
 
 /// Uncompressed point `0x04 || x || y`.
-fn ec_material(
-    jwk: &serde_json::Map<String, Value>,
-) -> Result<(&'static str, Vec<u8>), &'static str> {
+fn ec_material(jwk: &serde_json::Map<String, Value>) -> Result<(&'static str, Vec<u8>), &'static str> {
     let (curve, size) = match jwk.get("crv").and_then(Value::as_str) {
         Some("P-256") => ("P-256", 32),
         Some("P-384") => ("P-384", 48),
@@ -872,9 +879,7 @@ fn ec_material(
     Ok((curve, point))
 }
 
-fn okp_material(
-    jwk: &serde_json::Map<String, Value>,
-) -> Result<(&'static str, Vec<u8>), &'static str> {
+fn okp_material(jwk: &serde_json::Map<String, Value>) -> Result<(&'static str, Vec<u8>), &'static str> {
     if jwk.get("crv").and_then(Value::as_str) != Some("Ed25519") {
         return Err("unsupported curve");
     }
@@ -886,6 +891,7 @@ fn okp_material(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod der_tests {
     use super::*;
 
@@ -911,9 +917,7 @@ mod der_tests {
         assert_eq!(max_age(&headers), None);
         headers.insert(
             CACHE_CONTROL,
-            reqwest::header::HeaderValue::from_static(
-                "public, Max-Age=15, stale-while-revalidate=15",
-            ),
+            reqwest::header::HeaderValue::from_static("public, Max-Age=15, stale-while-revalidate=15"),
         );
         assert_eq!(max_age(&headers), Some(Duration::from_secs(15)));
         headers.insert(
@@ -929,5 +933,596 @@ mod der_tests {
             discovery_url("https://tenant.auth0.com/"),
             "https://tenant.auth0.com/.well-known/openid-configuration"
         );
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::{Endpoint, Fault, TestIssuer};
+
+    fn client(issuer: &TestIssuer, timeout: Duration) -> reqwest::Client {
+        let ca = reqwest::Certificate::from_pem(issuer.ca_pem().as_bytes()).unwrap();
+        reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .timeout(timeout)
+            .redirect(redirect_policy())
+            .build()
+            .unwrap()
+    }
+
+    fn store_with(issuer: &TestIssuer, settings: KeySettings) -> Arc<KeyStore> {
+        Arc::new(KeyStore::new(client(issuer, Duration::from_secs(5)), settings))
+    }
+
+    fn store(issuer: &TestIssuer) -> Arc<KeyStore> {
+        store_with(issuer, KeySettings::default())
+    }
+
+    /// Splits a compact JWS into (signing input, signature bytes).
+    fn jws_parts(token: &str) -> (String, Vec<u8>) {
+        let (input, signature) = token.rsplit_once('.').unwrap();
+        (input.to_owned(), BASE64URL.decode(signature).unwrap())
+    }
+
+    fn counts(issuer: &TestIssuer) -> (usize, usize) {
+        (issuer.discovery_fetches(), issuer.jwks_fetches())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cold_cache_is_fetched_once_for_200_concurrent_callers() {
+        let issuer = TestIssuer::start();
+        let keys = store(&issuer);
+        let iss = issuer.issuer();
+        let mut tasks = Vec::new();
+        for _ in 0..200 {
+            let keys = Arc::clone(&keys);
+            let iss = iss.clone();
+            tasks.push(tokio::spawn(async move {
+                keys.fetch(&iss, "key-1").await.map(|key| key.kid().to_owned())
+            }));
+        }
+        for task in tasks {
+            assert_eq!(task.await.unwrap().unwrap(), "key-1");
+        }
+        assert_eq!(counts(&issuer), (1, 1));
+        assert_eq!(keys.cached(&iss, "key-1").unwrap().kty(), "RSA");
+        assert_eq!(counts(&issuer), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn verifies_a_real_signature_with_every_key_type() {
+        let issuer = TestIssuer::start();
+        let es256 = issuer.add_key(Algorithm::ES256);
+        let es384 = issuer.add_key(Algorithm::ES384);
+        let eddsa = issuer.add_key(Algorithm::EdDSA);
+        let ps256 = issuer.add_key(Algorithm::PS256);
+        let algorithms = vec![
+            Algorithm::RS256,
+            Algorithm::PS256,
+            Algorithm::ES256,
+            Algorithm::ES384,
+            Algorithm::EdDSA,
+        ];
+        let keys = store_with(
+            &issuer,
+            KeySettings {
+                algorithms: algorithms.clone(),
+                ..KeySettings::default()
+            },
+        );
+        let iss = issuer.issuer();
+        for (alg, kid) in [
+            (Algorithm::RS256, "key-1"),
+            (Algorithm::ES256, es256.as_str()),
+            (Algorithm::ES384, es384.as_str()),
+            (Algorithm::EdDSA, eddsa.as_str()),
+            (Algorithm::PS256, ps256.as_str()),
+        ] {
+            let key = keys.fetch(&iss, kid).await.unwrap();
+            let (input, signature) = jws_parts(&issuer.token().alg(alg).sign());
+            let parsed = key.for_alg(alg).unwrap();
+            assert!(parsed.verify_sig(input.as_bytes(), &signature).is_ok(), "{alg:?}");
+            assert!(parsed.verify_sig(b"tampered", &signature).is_err(), "{alg:?}");
+            // A key serves only its own algorithm (its JWK declares `alg`).
+            for other in algorithms.iter().filter(|other| **other != alg) {
+                assert!(key.for_alg(*other).is_none(), "{kid} for {other:?}");
+            }
+        }
+        // A forged token with a known kid does not verify.
+        let key = keys.cached(&iss, "key-1").unwrap();
+        let (input, signature) = jws_parts(&issuer.token().sign_with_unknown_key());
+        assert!(
+            key.for_alg(Algorithm::RS256)
+                .unwrap()
+                .verify_sig(input.as_bytes(), &signature)
+                .is_err()
+        );
+        assert_eq!(counts(&issuer), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn algorithms_outside_the_allow_list_are_not_parsed() {
+        let issuer = TestIssuer::start();
+        issuer.add_key(Algorithm::ES256);
+        let keys = store(&issuer); // RS256 only
+        let iss = issuer.issuer();
+        let key = keys.fetch(&iss, "key-1").await.unwrap();
+        assert!(key.for_alg(Algorithm::RS256).is_some());
+        assert!(key.for_alg(Algorithm::PS256).is_none());
+        assert!(key.for_alg(Algorithm::HS256).is_none());
+        assert_eq!(
+            keys.fetch(&iss, "es256-2").await.unwrap_err(),
+            KeyError::UnknownKid
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unknown_kid_refetches_at_most_once_per_cooldown() {
+        let issuer = TestIssuer::start();
+        let keys = store_with(
+            &issuer,
+            KeySettings {
+                refetch_cooldown: Duration::from_millis(700),
+                ..KeySettings::default()
+            },
+        );
+        let iss = issuer.issuer();
+        keys.fetch(&iss, "key-1").await.unwrap();
+        assert_eq!(counts(&issuer), (1, 1));
+
+        // A flood of random kids: one refetch in all.
+        let mut tasks = Vec::new();
+        for n in 0..100 {
+            let keys = Arc::clone(&keys);
+            let iss = iss.clone();
+            tasks.push(tokio::spawn(async move {
+                keys.fetch(&iss, &format!("random-{n}")).await
+            }));
+        }
+        for task in tasks {
+            assert_eq!(task.await.unwrap().unwrap_err(), KeyError::UnknownKid);
+        }
+        assert_eq!(counts(&issuer), (1, 2));
+        assert!(keys.cached(&iss, "random-1").is_none());
+        assert_eq!(
+            keys.fetch(&iss, "random-1").await.unwrap_err(),
+            KeyError::UnknownKid
+        );
+        assert_eq!(counts(&issuer), (1, 2));
+
+        // After the cooldown, one more.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(
+            keys.fetch(&iss, "random-x").await.unwrap_err(),
+            KeyError::UnknownKid
+        );
+        assert_eq!(
+            keys.fetch(&iss, "random-y").await.unwrap_err(),
+            KeyError::UnknownKid
+        );
+        assert_eq!(counts(&issuer), (1, 3));
+        // Known keys were served all along.
+        assert!(keys.cached(&iss, "key-1").is_some());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_kid_on_a_cold_cache_does_not_refetch_at_once() {
+        let issuer = TestIssuer::start();
+        let keys = store(&issuer);
+        let iss = issuer.issuer();
+        assert_eq!(keys.fetch(&iss, "nope").await.unwrap_err(), KeyError::UnknownKid);
+        assert_eq!(
+            keys.fetch(&iss, "nope-2").await.unwrap_err(),
+            KeyError::UnknownKid
+        );
+        assert_eq!(counts(&issuer), (1, 1));
+        assert!(keys.cached(&iss, "key-1").is_some());
+    }
+
+    #[tokio::test]
+    async fn rotation_works_on_the_first_request_with_the_new_key() {
+        let issuer = TestIssuer::start();
+        let keys = store(&issuer);
+        let iss = issuer.issuer();
+        keys.fetch(&iss, "key-1").await.unwrap();
+        let generation = keys.generation();
+
+        let new = issuer.rotate_key();
+        assert!(keys.cached(&iss, &new).is_none());
+        let key = keys.fetch(&iss, &new).await.unwrap();
+        assert_eq!(key.kid(), new);
+        assert_eq!(counts(&issuer), (1, 2));
+        assert!(keys.generation() > generation);
+        // The previous key is still published, and both are served from the cache.
+        assert!(keys.cached(&iss, "key-1").is_some());
+        assert!(keys.cached(&iss, &new).is_some());
+
+        // A second rotation right away (inside the cooldown) is not seen until the cooldown ends:
+        // the flood protection wins over an issuer rotating twice within 30 s.
+        let newer = issuer.rotate_key();
+        assert_eq!(keys.fetch(&iss, &newer).await.unwrap_err(), KeyError::UnknownKid);
+        assert_eq!(counts(&issuer), (1, 2));
+    }
+
+    #[tokio::test]
+    async fn identical_refetch_keeps_the_generation() {
+        let issuer = TestIssuer::start();
+        issuer.set_max_age(Some(1));
+        let keys = store(&issuer);
+        let iss = issuer.issuer();
+        keys.fetch(&iss, "key-1").await.unwrap();
+        let generation = keys.generation();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        keys.fetch(&iss, "key-1").await.unwrap();
+        assert_eq!(counts(&issuer), (2, 2));
+        assert_eq!(keys.generation(), generation);
+        // A removed key is a change.
+        issuer.rotate_key();
+        issuer.remove_key("key-1");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(keys.fetch(&iss, "key-1").await.unwrap_err(), KeyError::UnknownKid);
+        assert!(keys.generation() > generation);
+    }
+
+    #[tokio::test]
+    async fn max_age_lowers_the_lifetime_but_never_raises_it() {
+        let issuer = TestIssuer::start();
+        issuer.set_max_age(Some(1));
+        let keys = store(&issuer);
+        let iss = issuer.issuer();
+        keys.fetch(&iss, "key-1").await.unwrap();
+        assert!(keys.cached(&iss, "key-1").is_some());
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert!(keys.cached(&iss, "key-1").is_none());
+        keys.fetch(&iss, "key-1").await.unwrap();
+        assert_eq!(counts(&issuer), (2, 2));
+
+        let issuer = TestIssuer::start();
+        issuer.set_max_age(Some(86_400));
+        let keys = store_with(
+            &issuer,
+            KeySettings {
+                cache_ttl: Duration::from_secs(1),
+                ..KeySettings::default()
+            },
+        );
+        let iss = issuer.issuer();
+        keys.fetch(&iss, "key-1").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert!(keys.cached(&iss, "key-1").is_none());
+        keys.fetch(&iss, "key-1").await.unwrap();
+        assert_eq!(counts(&issuer), (2, 2));
+    }
+
+    #[tokio::test]
+    async fn a_failed_refresh_serves_the_last_good_keys_and_backs_off() {
+        let issuer = TestIssuer::start();
+        issuer.set_max_age(Some(1));
+        let keys = store(&issuer);
+        let iss = issuer.issuer();
+        keys.fetch(&iss, "key-1").await.unwrap();
+        let generation = keys.generation();
+        issuer.set_fault(Fault::ServerError);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert!(keys.cached(&iss, "key-1").is_none());
+
+        // One attempt (discovery fails, so the key set is not even asked), then stale keys.
+        issuer.reset_counters();
+        assert_eq!(keys.fetch(&iss, "key-1").await.unwrap().kid(), "key-1");
+        assert_eq!(counts(&issuer), (1, 0));
+        // Served from the hot path during the back-off, without a fetch.
+        assert!(keys.cached(&iss, "key-1").is_some());
+        for _ in 0..20 {
+            keys.fetch(&iss, "key-1").await.unwrap();
+        }
+        assert_eq!(keys.fetch(&iss, "other").await.unwrap_err(), KeyError::UnknownKid);
+        assert_eq!(counts(&issuer), (1, 0));
+        assert_eq!(keys.generation(), generation);
+
+        // After the back-off (1 s), one more attempt, then a longer back-off (2 s).
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        keys.fetch(&iss, "key-1").await.unwrap();
+        keys.fetch(&iss, "key-1").await.unwrap();
+        assert_eq!(counts(&issuer), (2, 0));
+
+        // The issuer recovers: fresh keys after the back-off.
+        issuer.set_fault(Fault::None);
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        keys.fetch(&iss, "key-1").await.unwrap();
+        assert_eq!(counts(&issuer), (3, 1));
+        assert!(keys.cached(&iss, "key-1").is_some());
+    }
+
+    #[tokio::test]
+    async fn a_failed_key_set_refresh_also_serves_stale_keys() {
+        let issuer = TestIssuer::start();
+        issuer.set_max_age(Some(1));
+        let keys = store(&issuer);
+        let iss = issuer.issuer();
+        keys.fetch(&iss, "key-1").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        // Discovery succeeds, the key set is garbage.
+        issuer.set_fault_on(Endpoint::Jwks, Fault::Garbage);
+        issuer.reset_counters();
+        assert_eq!(keys.fetch(&iss, "key-1").await.unwrap().kid(), "key-1");
+        assert_eq!(counts(&issuer), (1, 1));
+        assert!(keys.cached(&iss, "key-1").is_some());
+        keys.fetch(&iss, "key-1").await.unwrap();
+        assert_eq!(counts(&issuer), (1, 1));
+        // The key set endpoint drops connections: same (discovery, expired too, is refetched).
+        issuer.set_fault_on(Endpoint::Jwks, Fault::Down);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(keys.fetch(&iss, "key-1").await.unwrap().kid(), "key-1");
+        assert_eq!(counts(&issuer), (2, 2));
+        assert!(keys.cached(&iss, "key-1").is_some());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn nothing_cached_and_fetch_failing_is_unavailable_with_back_off() {
+        let issuer = TestIssuer::start();
+        issuer.set_fault(Fault::ServerError);
+        let keys = store(&issuer);
+        let iss = issuer.issuer();
+        let mut tasks = Vec::new();
+        for _ in 0..50 {
+            let keys = Arc::clone(&keys);
+            let iss = iss.clone();
+            tasks.push(tokio::spawn(async move { keys.fetch(&iss, "key-1").await }));
+        }
+        for task in tasks {
+            assert_eq!(task.await.unwrap().unwrap_err(), KeyError::Unavailable);
+        }
+        assert_eq!(counts(&issuer), (1, 0));
+
+        issuer.set_fault(Fault::None);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(keys.fetch(&iss, "key-1").await.unwrap().kid(), "key-1");
+        assert_eq!(counts(&issuer), (2, 1));
+    }
+
+    #[tokio::test]
+    async fn every_fault_is_unavailable_on_a_cold_cache() {
+        for fault in [
+            Fault::Down,
+            Fault::Garbage,
+            Fault::ServerError,
+            Fault::Oversized,
+            Fault::Slow(Duration::from_secs(3)),
+        ] {
+            let issuer = TestIssuer::start();
+            issuer.set_fault(fault);
+            let keys = KeyStore::new(
+                client(&issuer, Duration::from_millis(500)),
+                KeySettings::default(),
+            );
+            assert_eq!(
+                keys.fetch(&issuer.issuer(), "key-1").await.unwrap_err(),
+                KeyError::Unavailable,
+                "{fault:?}"
+            );
+            assert_eq!(issuer.jwks_fetches(), 0, "{fault:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn responses_are_capped_at_1_mib() {
+        let issuer = TestIssuer::start();
+        issuer.set_fault(Fault::Oversized);
+        let keys = store(&issuer);
+        let url = format!("{}.well-known/jwks.json", issuer.issuer());
+        assert!(matches!(keys.get_json(&url).await, Err(FetchError::TooLarge)));
+        issuer.set_fault(Fault::None);
+        assert!(keys.get_json(&url).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn discovery_with_another_issuer_is_refused() {
+        let issuer = TestIssuer::start();
+        issuer.set_discovery_issuer(Some("https://evil.example.com/".to_owned()));
+        let keys = store(&issuer);
+        let iss = issuer.issuer();
+        assert_eq!(
+            keys.fetch(&iss, "key-1").await.unwrap_err(),
+            KeyError::Unavailable
+        );
+        assert_eq!(counts(&issuer), (1, 0));
+        assert!(matches!(
+            keys.fetch_discovery(&iss).await,
+            Err(FetchError::IssuerMismatch)
+        ));
+        // Not even a trailing-slash difference.
+        issuer.set_discovery_issuer(Some(iss.trim_end_matches('/').to_owned()));
+        assert!(matches!(
+            keys.fetch_discovery(&iss).await,
+            Err(FetchError::IssuerMismatch)
+        ));
+    }
+
+    #[tokio::test]
+    async fn bad_keys_are_skipped_without_losing_the_good_ones() {
+        let issuer = TestIssuer::start();
+        let good = issuer.jwks()["keys"][0].clone();
+        let with = |changes: serde_json::Value| {
+            let mut jwk = good.clone();
+            for (name, value) in changes.as_object().unwrap() {
+                if value.is_null() {
+                    jwk.as_object_mut().unwrap().remove(name);
+                } else {
+                    jwk[name] = value.clone();
+                }
+            }
+            jwk
+        };
+        let short_modulus = BASE64URL.encode([0xC5u8; 128]); // 1024 bits
+        for jwk in [
+            with(json!({"kid": "bad-base64", "n": "!!!not base64!!!"})),
+            with(json!({"kid": "enc", "use": "enc"})),
+            with(json!({"kid": "no-verify", "key_ops": ["encrypt"]})),
+            with(json!({"kid": null})),
+            with(json!({"kid": ""})),
+            with(json!({"kid": "short", "n": short_modulus})),
+            with(json!({"kid": "even-e", "e": "AQAA"})),
+            with(json!({"kid": "oaep", "alg": "RSA-OAEP"})),
+            with(json!({"kid": "ps256-only", "alg": "PS256"})),
+            with(json!({"kid": "no-n", "n": null})),
+            json!({"kty": "oct", "kid": "symmetric", "k": "c2VjcmV0"}),
+            json!({"kty": "EC", "kid": "short-x", "crv": "P-256", "x": "AAAA", "y": "AAAA"}),
+            json!({"kty": "EC", "kid": "off-curve", "crv": "P-256",
+                   "x": BASE64URL.encode([1u8; 32]), "y": BASE64URL.encode([2u8; 32])}),
+            json!({"kty": "OKP", "kid": "x25519", "crv": "X25519", "x": BASE64URL.encode([9u8; 32])}),
+            json!("not an object"),
+            with(json!({"kid": "key-1"})), // a duplicate of the good kid: the first one wins
+        ] {
+            issuer.publish_jwk(jwk);
+        }
+        let keys = store(&issuer);
+        let iss = issuer.issuer();
+        let key = keys.fetch(&iss, "key-1").await.unwrap();
+        let (input, signature) = jws_parts(&issuer.token().sign());
+        assert!(
+            key.for_alg(Algorithm::RS256)
+                .unwrap()
+                .verify_sig(input.as_bytes(), &signature)
+                .is_ok()
+        );
+        for kid in [
+            "bad-base64",
+            "enc",
+            "no-verify",
+            "short",
+            "even-e",
+            "oaep",
+            "ps256-only",
+            "no-n",
+            "symmetric",
+            "short-x",
+            "off-curve",
+            "x25519",
+        ] {
+            assert!(keys.cached(&iss, kid).is_none(), "{kid}");
+        }
+        assert_eq!(
+            keys.snapshot.load().key_sets.values().next().unwrap().keys.len(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_set_without_usable_keys_is_a_failure() {
+        let issuer = TestIssuer::start();
+        issuer.remove_key("key-1");
+        issuer.publish_jwk(json!({"kty": "oct", "kid": "symmetric", "k": "c2VjcmV0"}));
+        let keys = store(&issuer);
+        assert_eq!(
+            keys.fetch(&issuer.issuer(), "symmetric").await.unwrap_err(),
+            KeyError::Unavailable
+        );
+    }
+
+    #[tokio::test]
+    async fn caches_are_bounded_least_recently_used_first() {
+        let issuers = [TestIssuer::start(), TestIssuer::start(), TestIssuer::start()];
+        // One client trusting all three CAs.
+        let mut builder = reqwest::Client::builder();
+        for issuer in &issuers {
+            builder = builder
+                .tls_certs_merge([reqwest::Certificate::from_pem(issuer.ca_pem().as_bytes()).unwrap()]);
+        }
+        let keys = KeyStore::new(
+            builder.build().unwrap(),
+            KeySettings {
+                cache_max_entries: 2,
+                ..KeySettings::default()
+            },
+        );
+        let [a, b, c] = issuers.each_ref().map(TestIssuer::issuer);
+        keys.fetch(&a, "key-1").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        keys.fetch(&b, "key-1").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(keys.cached(&a, "key-1").is_some()); // a is now more recent than b
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        keys.fetch(&c, "key-1").await.unwrap();
+        let snapshot = keys.snapshot.load();
+        assert_eq!(snapshot.issuers.len(), 2);
+        assert_eq!(snapshot.key_sets.len(), 2);
+        assert!(keys.cached(&a, "key-1").is_some());
+        assert!(keys.cached(&b, "key-1").is_none());
+        assert!(keys.cached(&c, "key-1").is_some());
+    }
+
+    /// A plain-HTTP server answering `respond(path)` verbatim; returns its base URL and a hit counter.
+    async fn plain_server(
+        respond: impl Fn(&str, &str) -> String + Send + Sync + 'static,
+    ) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (counter, own) = (Arc::clone(&hits), base.clone());
+        tokio::spawn(async move {
+            loop {
+                let (mut tcp, _) = listener.accept().await.unwrap();
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut buffer = vec![0; 4096];
+                let read = tcp.read(&mut buffer).await.unwrap();
+                let head = String::from_utf8_lossy(&buffer[..read]).into_owned();
+                let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+                let response = respond(&own, &path);
+                tcp.write_all(response.as_bytes()).await.unwrap();
+            }
+        });
+        (base, hits)
+    }
+
+    #[tokio::test]
+    async fn redirects_are_followed_only_within_the_origin() {
+        let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".to_owned();
+        let redirect = |to: String| {
+            format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        };
+        let (other, other_hits) = {
+            let ok = ok.clone();
+            plain_server(move |_, _| ok.clone()).await
+        };
+        let (base, _) = plain_server(move |own, path| match path {
+            "/same" => redirect(format!("{own}/ok")),
+            "/cross" => redirect(format!("{other}/ok")),
+            "/loop" => redirect(format!("{own}/loop")),
+            _ => ok.clone(),
+        })
+        .await;
+        let client = reqwest::Client::builder()
+            .redirect(redirect_policy())
+            .build()
+            .unwrap();
+        let status = |path: &'static str| {
+            let request = client.get(format!("{base}{path}")).send();
+            async move { request.await.map(|response| response.status().as_u16()) }
+        };
+        assert_eq!(status("/same").await.unwrap(), 200);
+        assert_eq!(status("/cross").await.unwrap(), 302);
+        assert_eq!(other_hits.load(Ordering::SeqCst), 0);
+        assert!(status("/loop").await.is_err());
+    }
+
+    #[test]
+    fn rsa_der_from_a_jwk_matches_aws_lc() {
+        use aws_lc_rs::signature::{KeyPair as _, RsaKeyPair};
+        let pair = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let public = pair.public_key();
+        let jwk = json!({
+            "n": BASE64URL.encode(public.modulus().big_endian_without_leading_zero()),
+            // With a superfluous leading zero, which must be tolerated.
+            "e": BASE64URL.encode([0u8, 1, 0, 1]),
+        });
+        let der = rsa_material(jwk.as_object().unwrap()).unwrap();
+        assert_eq!(der, public.as_ref());
     }
 }

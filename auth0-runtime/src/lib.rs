@@ -36,6 +36,7 @@
 use std::sync::OnceLock;
 
 mod actix;
+mod cache;
 mod claims;
 mod config;
 mod dpop;

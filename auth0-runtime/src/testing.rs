@@ -1,0 +1,909 @@
+//! A real token issuer on loopback, and a token builder, for tests (feature `testing`).
+//!
+//! [`TestIssuer`] plays an Auth0 tenant: it serves the discovery document and the key set over HTTPS
+//! from `127.0.0.1`, with a certificate for `localhost` signed by a CA of its own, and signs access
+//! tokens with the keys it publishes. Point a validator at it exactly as at a tenant (domain
+//! [`TestIssuer::domain`], issuer [`TestIssuer::issuer`]) and trust [`TestIssuer::ca_pem`]: the
+//! whole path (discovery, key set, caching, TLS) runs for real, and nothing is mocked.
+//!
+//! It also lets a test do what a tenant does only on bad days: rotate keys, publish broken keys, go
+//! down, answer slowly or with garbage ([`Fault`]), and count the fetches it served.
+//!
+//! ```
+//! use auth0_runtime::testing::TestIssuer;
+//!
+//! let issuer = TestIssuer::start();
+//! assert_eq!(issuer.issuer(), format!("https://{}/", issuer.domain()));
+//!
+//! let token = issuer
+//!     .token()
+//!     .audience("https://api.example.com")
+//!     .scope("read:messages")
+//!     .sign();
+//! assert_eq!(token.split('.').count(), 3);
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// JWS algorithms, for [`TokenBuilder::alg`] and [`TestIssuer::add_key`] (re-exported from
+/// `jsonwebtoken`).
+pub use jsonwebtoken::Algorithm;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+mod server;
+mod signer;
+mod token;
+
+use signer::{KeyKind, Signer};
+pub use token::TokenBuilder;
+
+/// Path of the discovery document.
+const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+/// Path of the key set.
+const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+/// The testing kit fails like a test assertion: loudly, with what went wrong.
+#[track_caller]
+fn kit_failure(what: &str, error: impl fmt::Display) -> ! {
+    panic!("auth0_runtime::testing: {what}: {error}")
+}
+
+/// How the issuer misbehaves (see [`TestIssuer::set_fault`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use auth0_runtime::testing::{Fault, TestIssuer};
+///
+/// let issuer = TestIssuer::start();
+/// issuer.set_fault(Fault::Slow(Duration::from_millis(200)));
+/// issuer.set_fault(Fault::None); // healthy again
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Healthy (the default).
+    #[default]
+    None,
+    /// Accepts connections and closes them at once, before TLS: a network failure.
+    Down,
+    /// Waits this long before answering (to trip client timeouts).
+    Slow(Duration),
+    /// Answers `200 OK` with a body that is not JSON.
+    Garbage,
+    /// Answers `500 Internal Server Error`.
+    ServerError,
+    /// Answers `200 OK` with a 2 MiB body and no `Content-Length` (over the 1 MiB response cap).
+    Oversized,
+}
+
+/// One of the two documents the issuer serves (see [`TestIssuer::set_fault_on`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `/.well-known/openid-configuration`.
+    Discovery,
+    /// `/.well-known/jwks.json`.
+    Jwks,
+}
+
+/// A key the issuer created (published or not).
+#[derive(Debug, Clone)]
+struct IssuerKey {
+    kid: String,
+    alg: Algorithm,
+    signer: Arc<Signer>,
+    published: bool,
+    /// Part of the RS256 rotation (`key-N`), as opposed to a key from [`TestIssuer::add_key`].
+    rotating: bool,
+}
+
+#[derive(Debug)]
+struct State {
+    /// Every key created, oldest first.
+    keys: Vec<IssuerKey>,
+    /// Verbatim JWKs published after the generated ones.
+    raw_jwks: Vec<Value>,
+    /// `kid` of the current RS256 key.
+    current: String,
+    /// Last number used in a generated `kid`.
+    serial: u32,
+    discovery_fault: Fault,
+    jwks_fault: Fault,
+    max_age: Option<u64>,
+    discovery_issuer: Option<String>,
+}
+
+/// State shared by the handle, the token builders and the server thread.
+#[derive(Debug)]
+struct Shared {
+    issuer: String,
+    state: Mutex<State>,
+    discovery_fetches: AtomicUsize,
+    jwks_fetches: AtomicUsize,
+    /// Keys never published, one per kind, made on first use.
+    strangers: Mutex<HashMap<KeyKind, Arc<Signer>>>,
+}
+
+/// What the server sends for one request.
+#[derive(Debug)]
+struct Response {
+    status: &'static str,
+    content_type: &'static str,
+    body: Vec<u8>,
+    max_age: Option<u64>,
+    delay: Option<Duration>,
+    /// No `Content-Length`: the body ends when the connection closes.
+    unframed: bool,
+}
+
+impl Response {
+    fn json(status: &'static str, body: &Value, max_age: Option<u64>) -> Self {
+        Self {
+            status,
+            content_type: "application/json",
+            body: body.to_string().into_bytes(),
+            max_age,
+            delay: None,
+            unframed: false,
+        }
+    }
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Both endpoints are [`Fault::Down`]: connections are closed before TLS.
+    fn down(&self) -> bool {
+        let state = self.state();
+        state.discovery_fault == Fault::Down && state.jwks_fault == Fault::Down
+    }
+
+    fn jwks(&self) -> Value {
+        let state = self.state();
+        let mut keys: Vec<Value> = state
+            .keys
+            .iter()
+            .filter(|key| key.published)
+            .map(|key| key.signer.jwk(&key.kid, key.alg))
+            .collect();
+        keys.extend(state.raw_jwks.iter().cloned());
+        json!({ "keys": keys })
+    }
+
+    fn discovery(&self) -> Value {
+        let issuer = &self.issuer;
+        let advertised = self
+            .state()
+            .discovery_issuer
+            .clone()
+            .unwrap_or_else(|| issuer.clone());
+        json!({
+            "issuer": advertised,
+            "authorization_endpoint": format!("{issuer}authorize"),
+            "token_endpoint": format!("{issuer}oauth/token"),
+            "userinfo_endpoint": format!("{issuer}userinfo"),
+            "jwks_uri": format!("{issuer}.well-known/jwks.json"),
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256", "PS256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "dpop_signing_alg_values_supported": ["ES256"],
+        })
+    }
+
+    /// The answer to one request; `None` closes the connection without one.
+    fn respond(&self, method: &str, path: &str) -> Option<Response> {
+        let is_discovery = path == DISCOVERY_PATH;
+        if is_discovery {
+            self.discovery_fetches.fetch_add(1, Ordering::SeqCst);
+        } else if path == JWKS_PATH {
+            self.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+        } else {
+            return Some(Response::json(
+                "404 Not Found",
+                &json!({"error": "not_found"}),
+                None,
+            ));
+        }
+        if method != "GET" && method != "HEAD" {
+            return Some(Response::json(
+                "405 Method Not Allowed",
+                &json!({"error": "method_not_allowed"}),
+                None,
+            ));
+        }
+        let (fault, max_age) = {
+            let state = self.state();
+            let fault = if is_discovery {
+                state.discovery_fault
+            } else {
+                state.jwks_fault
+            };
+            (fault, state.max_age)
+        };
+        let document = || {
+            if is_discovery {
+                self.discovery()
+            } else {
+                self.jwks()
+            }
+        };
+        Some(match fault {
+            Fault::Down => return None,
+            Fault::None => Response::json("200 OK", &document(), max_age),
+            Fault::Slow(delay) => Response {
+                delay: Some(delay),
+                ..Response::json("200 OK", &document(), max_age)
+            },
+            Fault::Garbage => Response {
+                content_type: "text/html",
+                body: b"<html><body>this is not JSON</body></html>".to_vec(),
+                ..Response::json("200 OK", &Value::Null, max_age)
+            },
+            Fault::ServerError => Response::json(
+                "500 Internal Server Error",
+                &json!({"error": "server_error"}),
+                None,
+            ),
+            Fault::Oversized => {
+                let mut body = br#"{"keys":[],"padding":""#.to_vec();
+                body.resize(server::OVERSIZED_BODY, b'x');
+                body.extend_from_slice(br#""}"#);
+                Response {
+                    body,
+                    unframed: true,
+                    ..Response::json("200 OK", &Value::Null, max_age)
+                }
+            }
+        })
+    }
+
+    /// The key that signs a token with `alg`: the key named `kid` if it exists and fits `alg`'s key
+    /// kind, else the newest published key declared for `alg`, else the newest published key of the
+    /// kind. `None` when the issuer has no such key.
+    fn pick_key(&self, alg: Algorithm, kid: Option<&str>) -> Option<(String, Arc<Signer>)> {
+        let kind = KeyKind::for_alg(alg)?;
+        let state = self.state();
+        let by_kid = kid.and_then(|kid| {
+            state
+                .keys
+                .iter()
+                .find(|key| key.kid == kid && key.signer.kind() == kind)
+        });
+        let newest_for_alg = || {
+            state
+                .keys
+                .iter()
+                .rev()
+                .find(|key| key.published && key.alg == alg)
+        };
+        let newest_of_kind = || {
+            state
+                .keys
+                .iter()
+                .rev()
+                .find(|key| key.published && key.signer.kind() == kind)
+        };
+        by_kid
+            .or_else(newest_for_alg)
+            .or_else(newest_of_kind)
+            .map(|key| (key.kid.clone(), Arc::clone(&key.signer)))
+    }
+
+    /// The current RS256 key.
+    fn current(&self) -> (String, Arc<Signer>) {
+        let state = self.state();
+        let current = state.keys.iter().rev().find(|key| key.kid == state.current);
+        match current {
+            Some(key) => (key.kid.clone(), Arc::clone(&key.signer)),
+            None => kit_failure("no current key", &state.current),
+        }
+    }
+
+    /// A key of `kind` that is never published.
+    fn stranger(&self, kind: KeyKind) -> Arc<Signer> {
+        let mut strangers = self.strangers.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(signer) = strangers.get(&kind) {
+            return Arc::clone(signer);
+        }
+        let signer = match Signer::generate(kind) {
+            Ok(signer) => Arc::new(signer),
+            Err(error) => kit_failure("generating a key", error),
+        };
+        strangers.insert(kind, Arc::clone(&signer));
+        signer
+    }
+}
+
+/// An Auth0-like issuer on `https://localhost:PORT/`, for tests.
+///
+/// It serves `GET /.well-known/openid-configuration` (with `issuer`, `jwks_uri`, `token_endpoint`)
+/// and `GET /.well-known/jwks.json` (the published keys) over HTTPS, one request per connection,
+/// from its own thread and runtime, so it works from synchronous tests and from any async runtime.
+/// It starts with one RSA-2048 key, `key-1`, for RS256. Dropping it shuts the server down.
+///
+/// ```
+/// use auth0_runtime::testing::TestIssuer;
+///
+/// let issuer = TestIssuer::start();
+/// let old = issuer.current_kid();
+/// let new = issuer.rotate_key();
+/// assert_ne!(old, new);
+/// let token = issuer.token().sign(); // signed with the new key
+/// # let _ = token;
+/// ```
+pub struct TestIssuer {
+    shared: Arc<Shared>,
+    port: u16,
+    ca_pem: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for TestIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestIssuer")
+            .field("issuer", &self.shared.issuer)
+            .field("current_kid", &self.current_kid())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestIssuer {
+    /// Starts an issuer on `127.0.0.1` and a free port.
+    ///
+    /// # Panics
+    ///
+    /// If it cannot start (no free port, no thread); [`TestIssuer::try_start`] returns the error
+    /// instead.
+    ///
+    /// ```
+    /// let issuer = auth0_runtime::testing::TestIssuer::start();
+    /// assert!(issuer.domain().starts_with("localhost:"));
+    /// ```
+    #[track_caller]
+    pub fn start() -> Self {
+        match Self::try_start() {
+            Ok(issuer) => issuer,
+            Err(error) => kit_failure("starting the test issuer", error),
+        }
+    }
+
+    /// Starts an issuer on `127.0.0.1` and a free port, or says why it could not.
+    ///
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let issuer = auth0_runtime::testing::TestIssuer::try_start()?;
+    /// assert!(issuer.port() > 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn try_start() -> io::Result<Self> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let (ca_pem, tls) = server::tls_identity()?;
+        let first = Arc::new(Signer::generate(KeyKind::Rsa)?);
+        let kid = "key-1".to_owned();
+        let shared = Arc::new(Shared {
+            issuer: format!("https://localhost:{port}/"),
+            state: Mutex::new(State {
+                keys: vec![IssuerKey {
+                    kid: kid.clone(),
+                    alg: Algorithm::RS256,
+                    signer: first,
+                    published: true,
+                    rotating: true,
+                }],
+                raw_jwks: Vec::new(),
+                current: kid,
+                serial: 1,
+                discovery_fault: Fault::None,
+                jwks_fault: Fault::None,
+                max_age: None,
+                discovery_issuer: None,
+            }),
+            discovery_fetches: AtomicUsize::new(0),
+            jwks_fetches: AtomicUsize::new(0),
+            strangers: Mutex::new(HashMap::new()),
+        });
+        let (shutdown, thread) = server::spawn(listener, tls, Arc::clone(&shared))?;
+        Ok(Self {
+            shared,
+            port,
+            ca_pem,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+
+    /// The port the issuer listens on (on `127.0.0.1`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The domain to configure, `localhost:PORT` (what `AUTH0_DOMAIN` holds for a tenant).
+    ///
+    /// ```
+    /// let issuer = auth0_runtime::testing::TestIssuer::start();
+    /// assert_eq!(issuer.domain(), format!("localhost:{}", issuer.port()));
+    /// ```
+    pub fn domain(&self) -> String {
+        format!("localhost:{}", self.port)
+    }
+
+    /// The issuer, `https://localhost:PORT/`: the `iss` of its tokens and of its discovery document.
+    pub fn issuer(&self) -> String {
+        self.shared.issuer.clone()
+    }
+
+    /// The CA certificate (PEM) that signed the server's certificate: trust it in the validator's
+    /// HTTP client, or point `SSL_CERT_FILE` at [`TestIssuer::write_ca_file`].
+    ///
+    /// ```
+    /// let issuer = auth0_runtime::testing::TestIssuer::start();
+    /// assert!(issuer.ca_pem().starts_with("-----BEGIN CERTIFICATE-----"));
+    /// ```
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// Writes [`TestIssuer::ca_pem`] to `dir/auth0-test-issuer-PORT.pem` and returns the path.
+    ///
+    /// ```
+    /// let issuer = auth0_runtime::testing::TestIssuer::start();
+    /// let path = issuer.write_ca_file(&std::env::temp_dir())?;
+    /// assert!(path.exists());
+    /// # std::fs::remove_file(path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn write_ca_file(&self, dir: &Path) -> io::Result<PathBuf> {
+        let path = dir.join(format!("auth0-test-issuer-{}.pem", self.port));
+        std::fs::write(&path, &self.ca_pem)?;
+        Ok(path)
+    }
+
+    /// A configuration for an API with `audience` that trusts this issuer: its domain, and its CA
+    /// next to the platform's roots. Adjust it like any [`Auth0Config`](crate::Auth0Config).
+    ///
+    /// ```
+    /// use auth0_runtime::{testing::TestIssuer, Auth0};
+    ///
+    /// let issuer = TestIssuer::start();
+    /// let auth0 = Auth0::new(issuer.config("https://api.example.com").dpop_required(true))?;
+    /// # Ok::<(), auth0_runtime::ConfigError>(())
+    /// ```
+    pub fn config(&self, audience: &str) -> crate::Auth0Config {
+        crate::Auth0Config::new(self.domain(), audience).root_certificates_pem(self.ca_pem.as_bytes())
+    }
+
+    /// An HTTP client that trusts this issuer's CA (and nothing else).
+    ///
+    /// # Panics
+    ///
+    /// If the client cannot be built (the TLS backend refuses the CA).
+    pub fn http_client(&self) -> reqwest::Client {
+        let built = reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).and_then(|ca| {
+            reqwest::Client::builder()
+                .tls_certs_only([ca])
+                .timeout(Duration::from_secs(10))
+                .build()
+        });
+        match built {
+            Ok(client) => client,
+            Err(error) => kit_failure("building an HTTP client", error),
+        }
+    }
+
+    /// A token builder: `iss` = [`TestIssuer::issuer`], `sub` = `user|123`, `aud` =
+    /// `https://api.example.com`, `iat` = now, `exp` = now + 1 hour; header `alg` = `RS256`,
+    /// `typ` = `JWT`, `kid` = the current key. Every member can be changed or removed.
+    ///
+    /// ```
+    /// let issuer = auth0_runtime::testing::TestIssuer::start();
+    /// let token = issuer
+    ///     .token()
+    ///     .subject("auth0|alice")
+    ///     .scope("read:messages write:messages")
+    ///     .permissions(["read:admin"])
+    ///     .sign();
+    /// # let _ = token;
+    /// ```
+    pub fn token(&self) -> TokenBuilder {
+        TokenBuilder::new(Arc::clone(&self.shared))
+    }
+
+    /// The `kid` of the current RS256 key.
+    pub fn current_kid(&self) -> String {
+        self.shared.state().current.clone()
+    }
+
+    /// Rotates the RS256 key: a new RSA-2048 key becomes current and the published rotation is [new,
+    /// previous] (older rotation keys are unpublished; tokens signed with them fail with an unknown
+    /// `kid`). Keys from [`TestIssuer::add_key`] stay. Returns the new `kid` (`key-N`).
+    ///
+    /// ```
+    /// let issuer = auth0_runtime::testing::TestIssuer::start();
+    /// let new = issuer.rotate_key();
+    /// let jwks = issuer.jwks();
+    /// let kids: Vec<&str> = jwks["keys"]
+    ///     .as_array()
+    ///     .into_iter()
+    ///     .flatten()
+    ///     .filter_map(|key| key["kid"].as_str())
+    ///     .collect();
+    /// assert_eq!(kids, ["key-1", new.as_str()]);
+    /// ```
+    pub fn rotate_key(&self) -> String {
+        let signer = match Signer::generate(KeyKind::Rsa) {
+            Ok(signer) => Arc::new(signer),
+            Err(error) => kit_failure("generating a key", error),
+        };
+        let mut state = self.shared.state();
+        state.serial += 1;
+        let kid = format!("key-{}", state.serial);
+        let previous = state.current.clone();
+        for key in state.keys.iter_mut().filter(|key| key.rotating) {
+            key.published = key.kid == previous;
+        }
+        state.keys.push(IssuerKey {
+            kid: kid.clone(),
+            alg: Algorithm::RS256,
+            signer,
+            published: true,
+            rotating: true,
+        });
+        state.current = kid.clone();
+        kid
+    }
+
+    /// Publishes a new key for `alg` (RSA-2048 for `RS*`/`PS*`, P-256 for `ES256`, P-384 for
+    /// `ES384`, Ed25519 for `EdDSA`), with `"alg"` set in its JWK; returns its `kid`. Tokens built
+    /// with [`TokenBuilder::alg`] then sign with it.
+    ///
+    /// # Panics
+    ///
+    /// For an HMAC algorithm (an issuer publishes no symmetric keys).
+    ///
+    /// ```
+    /// use auth0_runtime::testing::{Algorithm, TestIssuer};
+    ///
+    /// let issuer = TestIssuer::start();
+    /// let kid = issuer.add_key(Algorithm::ES256);
+    /// let token = issuer.token().alg(Algorithm::ES256).sign();
+    /// # let _ = (kid, token);
+    /// ```
+    pub fn add_key(&self, alg: Algorithm) -> String {
+        let Some(kind) = KeyKind::for_alg(alg) else {
+            kit_failure("add_key needs an asymmetric algorithm", signer::alg_name(alg))
+        };
+        let signer = match Signer::generate(kind) {
+            Ok(signer) => Arc::new(signer),
+            Err(error) => kit_failure("generating a key", error),
+        };
+        let mut state = self.shared.state();
+        state.serial += 1;
+        let kid = format!("{}-{}", signer::alg_name(alg).to_ascii_lowercase(), state.serial);
+        state.keys.push(IssuerKey {
+            kid: kid.clone(),
+            alg,
+            signer,
+            published: true,
+            rotating: false,
+        });
+        kid
+    }
+
+    /// Publishes `jwk` verbatim after the generated keys: a broken key (bad base64, `use: "enc"`,
+    /// unknown `kty`, no `kid`…) to check that it is skipped without losing the good ones.
+    ///
+    /// ```
+    /// use serde_json::json;
+    ///
+    /// let issuer = auth0_runtime::testing::TestIssuer::start();
+    /// issuer.publish_jwk(json!({"kty": "RSA", "kid": "broken", "n": "!!!", "e": "AQAB"}));
+    /// assert_eq!(issuer.jwks()["keys"].as_array().map(Vec::len), Some(2));
+    /// ```
+    pub fn publish_jwk(&self, jwk: Value) {
+        self.shared.state().raw_jwks.push(jwk);
+    }
+
+    /// Stops publishing the key `kid` (generated or from [`TestIssuer::publish_jwk`]); tokens can
+    /// still be signed with it. Returns whether such a key was published.
+    pub fn remove_key(&self, kid: &str) -> bool {
+        let mut state = self.shared.state();
+        let mut found = false;
+        for key in state.keys.iter_mut().filter(|key| key.kid == kid) {
+            found |= key.published;
+            key.published = false;
+        }
+        let before = state.raw_jwks.len();
+        state
+            .raw_jwks
+            .retain(|jwk| jwk.get("kid").and_then(Value::as_str) != Some(kid));
+        found || state.raw_jwks.len() != before
+    }
+
+    /// The key set as currently served (`{"keys": [...]}`).
+    pub fn jwks(&self) -> Value {
+        self.shared.jwks()
+    }
+
+    /// Discovery documents served since start (or [`TestIssuer::reset_counters`]), failed answers
+    /// included; connections dropped by [`Fault::Down`] are not counted.
+    pub fn discovery_fetches(&self) -> usize {
+        self.shared.discovery_fetches.load(Ordering::SeqCst)
+    }
+
+    /// Key sets served since start (or [`TestIssuer::reset_counters`]), counted like
+    /// [`TestIssuer::discovery_fetches`].
+    pub fn jwks_fetches(&self) -> usize {
+        self.shared.jwks_fetches.load(Ordering::SeqCst)
+    }
+
+    /// Sets both fetch counters to zero.
+    pub fn reset_counters(&self) {
+        self.shared.discovery_fetches.store(0, Ordering::SeqCst);
+        self.shared.jwks_fetches.store(0, Ordering::SeqCst);
+    }
+
+    /// Makes both endpoints misbehave from the next connection on; [`Fault::None`] heals them.
+    pub fn set_fault(&self, fault: Fault) {
+        let mut state = self.shared.state();
+        state.discovery_fault = fault;
+        state.jwks_fault = fault;
+    }
+
+    /// Makes one endpoint misbehave (e.g. a key set failing while discovery works). With
+    /// [`Fault::Down`] on one endpoint only, its requests are read and the connection is closed
+    /// without an answer.
+    ///
+    /// ```
+    /// use auth0_runtime::testing::{Endpoint, Fault, TestIssuer};
+    ///
+    /// let issuer = TestIssuer::start();
+    /// issuer.set_fault_on(Endpoint::Jwks, Fault::ServerError);
+    /// ```
+    pub fn set_fault_on(&self, endpoint: Endpoint, fault: Fault) {
+        let mut state = self.shared.state();
+        match endpoint {
+            Endpoint::Discovery => state.discovery_fault = fault,
+            Endpoint::Jwks => state.jwks_fault = fault,
+        }
+    }
+
+    /// Sends `Cache-Control: public, max-age=SECONDS` with both documents (`None`: no header, the
+    /// default).
+    pub fn set_max_age(&self, seconds: Option<u64>) {
+        self.shared.state().max_age = seconds;
+    }
+
+    /// Makes the discovery document claim another `issuer` (`None`: the real one, the default), to
+    /// check that a mismatch is refused.
+    pub fn set_discovery_issuer(&self, issuer: Option<String>) {
+        self.shared.state().discovery_issuer = issuer;
+    }
+}
+
+impl Drop for TestIssuer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use super::*;
+
+    fn decode(token: &str) -> (Value, Value, Vec<u8>) {
+        let parts: Vec<&str> = token.split('.').collect();
+        assert_eq!(parts.len(), 3, "{token}");
+        let json = |part: &str| serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap();
+        (
+            json(parts[0]),
+            json(parts[1]),
+            URL_SAFE_NO_PAD.decode(parts[2]).unwrap(),
+        )
+    }
+
+    #[test]
+    fn token_defaults() {
+        let issuer = TestIssuer::start();
+        let (header, claims, signature) = decode(&issuer.token().sign());
+        assert_eq!(header, json!({"alg": "RS256", "typ": "JWT", "kid": "key-1"}));
+        assert_eq!(claims["iss"], json!(issuer.issuer()));
+        assert_eq!(claims["sub"], "user|123");
+        assert_eq!(claims["aud"], "https://api.example.com");
+        let (iat, exp) = (claims["iat"].as_i64().unwrap(), claims["exp"].as_i64().unwrap());
+        assert_eq!(exp - iat, 3600);
+        assert_eq!(signature.len(), 256);
+        assert_eq!(issuer.current_kid(), "key-1");
+        assert_eq!(issuer.issuer(), format!("https://localhost:{}/", issuer.port()));
+    }
+
+    #[test]
+    fn every_member_can_be_changed() {
+        let issuer = TestIssuer::start();
+        let token = issuer
+            .token()
+            .subject("auth0|alice")
+            .audiences(["a", "b"])
+            .scope("read:messages write:messages")
+            .permissions(["read:admin"])
+            .claim("org_id", "org_123")
+            .claim("cnf", json!({"x5t#S256": "abc"}))
+            .bind_to_jkt("thumb")
+            .remove("iat")
+            .expires_at(10)
+            .not_before(5)
+            .issuer("https://elsewhere.example.com/")
+            .kid("other")
+            .header("typ", "at+jwt")
+            .header("crit", json!(["exp"]))
+            .sign();
+        let (header, claims, _) = decode(&token);
+        assert_eq!(
+            header,
+            json!({"alg": "RS256", "typ": "at+jwt", "kid": "other", "crit": ["exp"]})
+        );
+        assert_eq!(
+            claims,
+            json!({
+                "iss": "https://elsewhere.example.com/",
+                "sub": "auth0|alice",
+                "aud": ["a", "b"],
+                "scope": "read:messages write:messages",
+                "permissions": ["read:admin"],
+                "org_id": "org_123",
+                "cnf": {"x5t#S256": "abc", "jkt": "thumb"},
+                "exp": 10,
+                "nbf": 5,
+            })
+        );
+        let (header, _, _) = decode(&issuer.token().remove_header("kid").remove_header("typ").sign());
+        assert_eq!(header, json!({"alg": "RS256"}));
+    }
+
+    #[test]
+    fn algorithms_pick_their_keys() {
+        let issuer = TestIssuer::start();
+        // No EC key published: a key nobody knows signs.
+        let (header, _, _) = decode(&issuer.token().alg(Algorithm::ES256).sign());
+        assert_eq!(header["kid"], UNPUBLISHED);
+        let es = issuer.add_key(Algorithm::ES256);
+        let (header, _, signature) = decode(&issuer.token().alg(Algorithm::ES256).sign());
+        assert_eq!(
+            (header["alg"].as_str(), header["kid"].as_str()),
+            (Some("ES256"), Some(es.as_str()))
+        );
+        assert_eq!(signature.len(), 64);
+        let ed = issuer.add_key(Algorithm::EdDSA);
+        let (header, _, signature) = decode(&issuer.token().alg(Algorithm::EdDSA).sign());
+        assert_eq!(header["kid"], json!(ed));
+        assert_eq!(signature.len(), 64);
+        // PS256 without a PS256 key: the current RSA key signs.
+        let (header, _, _) = decode(&issuer.token().alg(Algorithm::PS256).sign());
+        assert_eq!(header["kid"], "key-1");
+        // HMAC: the algorithm-confusion token.
+        let (header, _, signature) = decode(&issuer.token().alg(Algorithm::HS256).sign());
+        assert_eq!((header["alg"].as_str(), signature.len()), (Some("HS256"), 32));
+        // Unsecured.
+        let token = issuer.token().unsecured();
+        assert!(token.ends_with('.'));
+        let (header, _) = token.split_once('.').unwrap();
+        let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+        assert_eq!(header["alg"], "none");
+        // A forged token keeps the kid.
+        let forged = issuer.token().sign_with_unknown_key();
+        let genuine = issuer.token().sign();
+        assert_eq!(decode(&forged).0["kid"], "key-1");
+        assert_ne!(decode(&forged).2, decode(&genuine).2);
+    }
+
+    const UNPUBLISHED: &str = "unpublished-key";
+
+    #[test]
+    fn rotation_publishes_the_new_and_the_previous_key() {
+        let issuer = TestIssuer::start();
+        let ec = issuer.add_key(Algorithm::ES256);
+        let second = issuer.rotate_key();
+        let third = issuer.rotate_key();
+        let kids: Vec<String> = issuer.jwks()["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|key| key["kid"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(kids, [ec.clone(), second.clone(), third.clone()]);
+        assert_eq!(issuer.current_kid(), third);
+        // An unpublished key still signs when named.
+        let (header, _, _) = decode(&issuer.token().kid("key-1").sign());
+        assert_eq!(header["kid"], "key-1");
+        assert!(issuer.remove_key(&ec));
+        assert!(!issuer.remove_key(&ec));
+        issuer.publish_jwk(json!({"kid": "raw"}));
+        assert!(issuer.remove_key("raw"));
+        assert_eq!(issuer.jwks()["keys"].as_array().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn serves_discovery_and_keys_over_https() {
+        let issuer = TestIssuer::start();
+        let client = issuer.http_client();
+        let get = |path: &str| client.get(format!("{}{path}", issuer.issuer())).send();
+        let response = get(".well-known/openid-configuration").await.unwrap();
+        assert_eq!(response.status(), 200);
+        let discovery: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+        assert_eq!(discovery["issuer"], json!(issuer.issuer()));
+        assert_eq!(
+            discovery["jwks_uri"],
+            json!(format!("{}.well-known/jwks.json", issuer.issuer()))
+        );
+        assert_eq!(
+            discovery["token_endpoint"],
+            json!(format!("{}oauth/token", issuer.issuer()))
+        );
+        let response = get(".well-known/jwks.json?x=1").await.unwrap();
+        assert_eq!(response.headers().get("cache-control"), None);
+        let jwks: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+        assert_eq!(jwks, issuer.jwks());
+        assert_eq!(get("nothing").await.unwrap().status(), 404);
+        assert_eq!((issuer.discovery_fetches(), issuer.jwks_fetches()), (1, 1));
+
+        issuer.set_max_age(Some(15));
+        let response = get(".well-known/jwks.json").await.unwrap();
+        assert_eq!(response.headers()["cache-control"], "public, max-age=15");
+        issuer.reset_counters();
+        assert_eq!((issuer.discovery_fetches(), issuer.jwks_fetches()), (0, 0));
+
+        issuer.set_fault(Fault::ServerError);
+        assert_eq!(get(".well-known/jwks.json").await.unwrap().status(), 500);
+        issuer.set_fault(Fault::Garbage);
+        let body = get(".well-known/jwks.json").await.unwrap().bytes().await.unwrap();
+        assert!(serde_json::from_slice::<Value>(&body).is_err());
+        issuer.set_fault(Fault::Down);
+        assert!(get(".well-known/jwks.json").await.is_err());
+        issuer.set_fault(Fault::None);
+        issuer.set_fault_on(Endpoint::Discovery, Fault::Down);
+        assert!(get(".well-known/openid-configuration").await.is_err());
+        assert_eq!(get(".well-known/jwks.json").await.unwrap().status(), 200);
+        issuer.set_fault_on(Endpoint::Discovery, Fault::None);
+        issuer.set_discovery_issuer(Some("https://evil.example.com/".to_owned()));
+        let response = get(".well-known/openid-configuration").await.unwrap();
+        let discovery: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+        assert_eq!(discovery["issuer"], "https://evil.example.com/");
+    }
+
+    #[test]
+    fn the_ca_file_and_shutdown() {
+        let issuer = TestIssuer::start();
+        let dir = std::env::temp_dir();
+        let path = issuer.write_ca_file(&dir).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), issuer.ca_pem());
+        std::fs::remove_file(path).unwrap();
+        let port = issuer.port();
+        assert!(std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok());
+        drop(issuer);
+        assert!(std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err());
+    }
+}

@@ -13,6 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
+use crate::cache::{self, TokenCache};
 use crate::claims::{Scheme, TokenClaims};
 use crate::config::{Auth0Config, ConfigError, ErrorHandler};
 use crate::dpop::{self, MemoryReplayStore, ProofRequest, ProofSettings, ReplayStore, UrlParts};
@@ -128,6 +129,7 @@ pub(crate) struct Inner {
     require_at_jwt: bool,
     trust_proxy: bool,
     keys: KeyStore,
+    token_cache: TokenCache,
     replay: Arc<dyn ReplayStore>,
     pub(crate) error_handler: Option<ErrorHandler>,
 }
@@ -156,7 +158,12 @@ impl Auth0 {
             (true, false) => Challenges::Both,
             (true, true) => Challenges::Dpop,
         };
-        let dpop_algs = config.dpop_algorithms.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(" ");
+        let dpop_algs = config
+            .dpop_algorithms
+            .iter()
+            .map(|a| format!("{a:?}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         let keys = KeyStore::new(
             http,
             KeySettings {
@@ -182,7 +189,10 @@ impl Auth0 {
             require_at_jwt: config.require_at_jwt,
             trust_proxy: config.trust_proxy,
             keys,
-            replay: config.replay_store.unwrap_or_else(|| Arc::new(MemoryReplayStore::default())),
+            token_cache: TokenCache::new(config.token_cache_entries),
+            replay: config
+                .replay_store
+                .unwrap_or_else(|| Arc::new(MemoryReplayStore::default())),
             error_handler: config.error_handler,
         })))
     }
@@ -200,19 +210,29 @@ impl Auth0 {
     /// Finishes a verification whose key was not cached.
     pub(crate) async fn verify_pending(&self, pending: Pending) -> Result<Verified, Denied> {
         let dpop = pending.request.scheme == Scheme::DPoP;
-        let key = self.0.keys.fetch(&pending.issuer, &pending.kid).await.map_err(|e| Denied {
-            error: match e {
-                KeyError::UnknownKid => AuthError::InvalidToken("the access token is signed with an unknown key"),
-                KeyError::Unavailable => {
-                    AuthError::Unavailable("the signing keys cannot be fetched right now, try again later")
-                }
-            },
-            dpop,
-        })?;
+        let key = self
+            .0
+            .keys
+            .fetch(&pending.issuer, &pending.kid)
+            .await
+            .map_err(|e| Denied {
+                error: match e {
+                    KeyError::UnknownKid => {
+                        AuthError::InvalidToken("the access token is signed with an unknown key")
+                    }
+                    KeyError::Unavailable => AuthError::Unavailable(
+                        "the signing keys cannot be fetched right now, try again later",
+                    ),
+                },
+                dpop,
+            })?;
         match self.verify_credentials(&pending.request.borrow(), Some(key)) {
             Attempt::Done(result) => result,
             // The key was handed in, so the attempt cannot ask for it again.
-            Attempt::NeedsKey(_) => Err(Denied { error: AuthError::Internal("key lookup failed"), dpop }),
+            Attempt::NeedsKey(_) => Err(Denied {
+                error: AuthError::Internal("key lookup failed"),
+                dpop,
+            }),
         }
     }
 
@@ -221,7 +241,9 @@ impl Auth0 {
         let mut lines = req.header_values("authorization");
         let line = lines.next().ok_or(AuthError::MissingCredentials)?;
         if lines.next().is_some() {
-            return Err(AuthError::InvalidRequest("the request has more than one Authorization header").into());
+            return Err(
+                AuthError::InvalidRequest("the request has more than one Authorization header").into(),
+            );
         }
         let line = std::str::from_utf8(line)
             .map_err(|_| AuthError::InvalidRequest("the Authorization header is malformed"))?;
@@ -237,28 +259,42 @@ impl Auth0 {
         let bad = |error| Denied { error, dpop };
         let token = token.trim_start_matches(' ');
         if token.is_empty() {
-            return Err(bad(AuthError::InvalidRequest("the Authorization header has no token")));
+            return Err(bad(AuthError::InvalidRequest(
+                "the Authorization header has no token",
+            )));
         }
         if !token.bytes().all(is_b64token_byte) {
-            return Err(bad(AuthError::InvalidRequest("the Authorization header is malformed")));
+            return Err(bad(AuthError::InvalidRequest(
+                "the Authorization header is malformed",
+            )));
         }
         let mut proofs = req.header_values("dpop");
         let proof = proofs.next();
         let proof = match (scheme, self.0.accepted) {
             (Scheme::Bearer, Challenges::Dpop) => {
-                return Err(bad(AuthError::InvalidRequest("this API accepts only DPoP-bound access tokens")));
+                return Err(bad(AuthError::InvalidRequest(
+                    "this API accepts only DPoP-bound access tokens",
+                )));
             }
             (Scheme::DPoP, Challenges::Bearer) => {
-                return Err(bad(AuthError::InvalidRequest("this API does not accept the DPoP scheme")));
+                return Err(bad(AuthError::InvalidRequest(
+                    "this API does not accept the DPoP scheme",
+                )));
             }
             (Scheme::Bearer, Challenges::Both) if proof.is_some() => {
-                return Err(bad(AuthError::InvalidRequest("a DPoP proof was sent with a Bearer token")));
+                return Err(bad(AuthError::InvalidRequest(
+                    "a DPoP proof was sent with a Bearer token",
+                )));
             }
             (Scheme::Bearer, _) => None,
             (Scheme::DPoP, _) => {
-                let proof = proof.ok_or(bad(AuthError::InvalidRequest("the DPoP scheme needs a DPoP proof header")))?;
+                let proof = proof.ok_or(bad(AuthError::InvalidRequest(
+                    "the DPoP scheme needs a DPoP proof header",
+                )))?;
                 if proofs.next().is_some() {
-                    return Err(bad(AuthError::InvalidRequest("the request has more than one DPoP header")));
+                    return Err(bad(AuthError::InvalidRequest(
+                        "the request has more than one DPoP header",
+                    )));
                 }
                 match std::str::from_utf8(proof) {
                     Ok(p) if !p.is_empty() && p.bytes().all(is_b64token_byte) => Some(p),
@@ -267,14 +303,29 @@ impl Auth0 {
             }
         };
         let url = match proof {
+            // A Host with path or query characters would move the real path out of the URL the
+            // proof is compared with (the DPoP `htu` injection fixed in Auth0's Node SDK 1.9.1).
+            Some(_) if !is_authority(req.host()) => {
+                return Err(bad(AuthError::InvalidRequest("the Host header is malformed")));
+            }
             Some(_) => Cow::Owned(self.request_url(req)),
             None => Cow::Borrowed(""),
         };
-        Ok(Credentials { scheme, token, proof, method: req.method(), url })
+        Ok(Credentials {
+            scheme,
+            token,
+            proof,
+            method: req.method(),
+            url,
+        })
     }
 
     fn request_url<R: RequestParts>(&self, req: &R) -> String {
-        let first = |name| req.header_values(name).next().and_then(|v| std::str::from_utf8(v).ok());
+        let first = |name| {
+            req.header_values(name)
+                .next()
+                .and_then(|v| std::str::from_utf8(v).ok())
+        };
         let parts = UrlParts {
             scheme: req.scheme(),
             host: req.host(),
@@ -293,7 +344,11 @@ impl Auth0 {
             Ok(claims) => claims,
             Err(TokenFailure::Denied(error)) => return deny(error),
             Err(TokenFailure::NeedsKey { issuer, kid }) => {
-                return Attempt::NeedsKey(Pending { issuer, kid, request: c.to_owned() });
+                return Attempt::NeedsKey(Pending {
+                    issuer,
+                    kid,
+                    request: c.to_owned(),
+                });
             }
         };
         let bound = claims.jkt();
@@ -303,28 +358,61 @@ impl Auth0 {
                     "the access token is bound to a DPoP key and must be sent with the DPoP scheme",
                 ));
             }
-            return Attempt::Done(Ok(Verified { claims, scheme: c.scheme }));
+            return Attempt::Done(Ok(Verified {
+                claims,
+                scheme: c.scheme,
+            }));
         };
         let Some(bound) = bound else {
-            return deny(AuthError::InvalidToken("the access token is not bound to a DPoP key"));
+            return deny(AuthError::InvalidToken(
+                "the access token is not bound to a DPoP key",
+            ));
         };
-        let request = ProofRequest { method: c.method, url: &c.url, access_token: c.token, now: now() };
+        let request = ProofRequest {
+            method: c.method,
+            url: &c.url,
+            access_token: c.token,
+            now: now(),
+        };
         let verified = match dpop::verify_proof(proof, &request, &self.0.proof) {
             Ok(v) => v,
             Err(error) => return deny(error),
         };
         if verified.jkt != bound {
-            return deny(AuthError::InvalidToken("the access token is bound to another key than the DPoP proof"));
+            return deny(AuthError::InvalidToken(
+                "the access token is bound to another key than the DPoP proof",
+            ));
         }
         let keep_until = verified.replay_expires_at(&self.0.proof);
-        if !self.0.replay.check_and_record(&verified.jkt, &verified.jti, keep_until) {
-            return deny(AuthError::InvalidDpopProof("the DPoP proof has already been used"));
+        if !self
+            .0
+            .replay
+            .check_and_record(&verified.jkt, &verified.jti, keep_until)
+        {
+            return deny(AuthError::InvalidDpopProof(
+                "the DPoP proof has already been used",
+            ));
         }
-        Attempt::Done(Ok(Verified { claims, scheme: Scheme::DPoP }))
+        Attempt::Done(Ok(Verified {
+            claims,
+            scheme: Scheme::DPoP,
+        }))
     }
 
     /// RFC 8725 order: structure, header, issuer (before any I/O), key, signature, claims.
-    fn verify_token(&self, token: &str, fetched: Option<Arc<VerifyingKey>>) -> Result<Arc<TokenClaims>, TokenFailure> {
+    fn verify_token(
+        &self,
+        token: &str,
+        fetched: Option<Arc<VerifyingKey>>,
+    ) -> Result<Arc<TokenClaims>, TokenFailure> {
+        let cache = &self.0.token_cache;
+        let generation = self.0.keys.generation();
+        let cache_key = cache.enabled().then(|| cache::Key::of(token));
+        if let Some(claims) = cache_key.as_ref().and_then(|k| cache.get(k, generation)) {
+            // Same bytes, same keys: only time can have changed the verdict.
+            self.check_claims(&claims, now()).map_err(TokenFailure::Denied)?;
+            return Ok(claims);
+        }
         let jws = jws::parse(token).map_err(|e| {
             TokenFailure::Denied(AuthError::InvalidToken(match e {
                 JwsError::TooLarge => "the access token is too large",
@@ -336,33 +424,50 @@ impl Auth0 {
         let alg = Algorithm::from_str(&header.alg)
             .ok()
             .filter(|a| self.0.algorithms.contains(a))
-            .ok_or(TokenFailure::invalid("the access token is signed with an algorithm this API does not accept"))?;
+            .ok_or(TokenFailure::invalid(
+                "the access token is signed with an algorithm this API does not accept",
+            ))?;
         if header.crit.is_some() {
-            return Err(TokenFailure::invalid("the access token has critical header parameters this API does not support"));
+            return Err(TokenFailure::invalid(
+                "the access token has critical header parameters this API does not support",
+            ));
         }
         if !self.typ_accepted(header.typ.as_deref()) {
             return Err(TokenFailure::invalid("the access token has an unexpected type"));
         }
-        let kid = header.kid.ok_or(TokenFailure::invalid("the access token has no key id"))?;
+        let kid = header
+            .kid
+            .ok_or(TokenFailure::invalid("the access token has no key id"))?;
         let claims = TokenClaims::from_payload(&jws.payload).map_err(TokenFailure::invalid)?;
         let issuer = self
             .0
             .issuers
             .iter()
             .find(|i| **i == claims.iss)
-            .ok_or(TokenFailure::invalid("the access token was issued by an issuer this API does not trust"))?;
+            .ok_or(TokenFailure::invalid(
+                "the access token was issued by an issuer this API does not trust",
+            ))?;
         let key = match fetched.or_else(|| self.0.keys.cached(issuer, &kid)) {
             Some(key) => key,
-            None => return Err(TokenFailure::NeedsKey { issuer: issuer.clone(), kid: kid.into_owned() }),
+            None => {
+                return Err(TokenFailure::NeedsKey {
+                    issuer: issuer.clone(),
+                    kid: kid.into_owned(),
+                });
+            }
         };
-        let verifier = key
-            .for_alg(alg)
-            .ok_or(TokenFailure::invalid("the access token's signing key cannot be used with its algorithm"))?;
+        let verifier = key.for_alg(alg).ok_or(TokenFailure::invalid(
+            "the access token's signing key cannot be used with its algorithm",
+        ))?;
         verifier
             .verify_sig(jws.signing_input.as_bytes(), &jws.signature)
             .map_err(|_| TokenFailure::invalid("the access token's signature is invalid"))?;
         self.check_claims(&claims, now()).map_err(TokenFailure::Denied)?;
-        Ok(Arc::new(claims))
+        let claims = Arc::new(claims);
+        if let Some(key) = cache_key {
+            cache.insert(key, generation, Arc::clone(&claims));
+        }
+        Ok(claims)
     }
 
     fn check_claims(&self, claims: &TokenClaims, now: i64) -> Result<(), AuthError> {
@@ -374,13 +479,17 @@ impl Auth0 {
             return Err(AuthError::InvalidToken("the access token is not valid yet"));
         }
         if !self.0.audiences.iter().any(|a| claims.aud.contains(a)) {
-            return Err(AuthError::InvalidToken("the access token is not intended for this API"));
+            return Err(AuthError::InvalidToken(
+                "the access token is not intended for this API",
+            ));
         }
         Ok(())
     }
 
     fn typ_accepted(&self, typ: Option<&str>) -> bool {
-        let Some(typ) = typ else { return !self.0.require_at_jwt };
+        let Some(typ) = typ else {
+            return !self.0.require_at_jwt;
+        };
         let typ = strip_prefix_ignore_case(typ, "application/").unwrap_or(typ);
         typ.eq_ignore_ascii_case("at+jwt") || (!self.0.require_at_jwt && typ.eq_ignore_ascii_case("jwt"))
     }
@@ -412,6 +521,14 @@ struct JoseHeader<'a> {
     typ: Option<Cow<'a, str>>,
     #[serde(default)]
     crit: Option<serde::de::IgnoredAny>,
+}
+
+/// `host[:port]` or `[v6]:port`, nothing else (RFC 3986 reg-name, IP literal, port).
+fn is_authority(host: &str) -> bool {
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':' | b'[' | b']'))
 }
 
 /// RFC 6750 §2.1 `b64token`.
@@ -457,7 +574,9 @@ fn build_client(config: &Auth0Config) -> Result<reqwest::Client, ConfigError> {
     for pem in &config.root_certificates {
         let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|_| ConfigError::Invalid {
             var: "SSL_CERT_FILE",
-            problem: "does not hold PEM certificates: point it at a file of -----BEGIN CERTIFICATE----- blocks".into(),
+            problem:
+                "does not hold PEM certificates: point it at a file of -----BEGIN CERTIFICATE----- blocks"
+                    .into(),
         })?;
         builder = builder.tls_certs_merge(certs);
     }
@@ -472,5 +591,7 @@ fn secs(d: std::time::Duration) -> i64 {
 }
 
 pub(crate) fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| secs(d))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, secs)
 }

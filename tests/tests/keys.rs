@@ -5,8 +5,8 @@ mod common;
 use std::time::Duration;
 
 use auth0_runtime::testing::Fault;
-use futures_util::future::join_all;
 use common::Api;
+use futures_util::future::join_all;
 
 #[tokio::test]
 async fn a_cold_cache_fetches_once_for_200_concurrent_requests() {
@@ -14,8 +14,15 @@ async fn a_cold_cache_fetches_once_for_200_concurrent_requests() {
     let token = api.token().sign();
     let requests = (0..200).map(|_| api.bearer("/below", &token));
     let answers = join_all(requests).await;
-    assert!(answers.iter().all(|a| a.status == 200), "{:?}", answers.iter().find(|a| a.status != 200));
-    assert_eq!((api.issuer.discovery_fetches(), api.issuer.jwks_fetches()), (1, 1));
+    assert!(
+        answers.iter().all(|a| a.status == 200),
+        "{:?}",
+        answers.iter().find(|a| a.status != 200)
+    );
+    assert_eq!(
+        (api.issuer.discovery_fetches(), api.issuer.jwks_fetches()),
+        (1, 1)
+    );
 }
 
 #[tokio::test]
@@ -33,10 +40,20 @@ async fn a_rotated_key_passes_on_its_first_request() {
 async fn a_flood_of_unknown_kids_causes_at_most_one_refetch_per_cooldown() {
     let api = Api::start();
     assert_eq!(api.bearer("/below", &api.token().sign()).await.status, 200);
-    let tokens: Vec<String> = (0..500).map(|i| api.token().kid(&format!("random-{i}")).sign()).collect();
+    let tokens: Vec<String> = (0..500)
+        .map(|i| api.token().kid(format!("random-{i}")).sign())
+        .collect();
     let answers = join_all(tokens.iter().map(|t| api.bearer("/below", t))).await;
-    assert!(answers.iter().all(|a| a.status == 401 && a.error() == Some("invalid_token")));
-    assert!(api.issuer.jwks_fetches() <= 2, "{} key-set fetches", api.issuer.jwks_fetches());
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.status == 401 && a.error() == Some("invalid_token"))
+    );
+    assert!(
+        api.issuer.jwks_fetches() <= 2,
+        "{} key-set fetches",
+        api.issuer.jwks_fetches()
+    );
     assert_eq!(api.issuer.discovery_fetches(), 1);
 }
 
@@ -78,5 +95,7 @@ async fn a_cold_start_with_the_issuer_down_is_503_and_recovers() {
 async fn a_slow_issuer_times_out_into_a_503() {
     let api = Api::start_with(|c| c.http_timeout(Duration::from_secs(1)));
     api.issuer.set_fault(Fault::Slow(Duration::from_secs(5)));
-    api.bearer("/below", &api.token().sign()).await.assert_refused(503, "temporarily_unavailable");
+    api.bearer("/below", &api.token().sign())
+        .await
+        .assert_refused(503, "temporarily_unavailable");
 }

@@ -55,7 +55,11 @@ pub(crate) fn build_proof(
     overrides: &ProofOverrides,
 ) -> Result<String, Unspecified> {
     let jwk = ec_public_jwk(key).ok_or(Unspecified)?;
-    let alg = if jwk.get("crv").and_then(Value::as_str) == Some("P-384") { "ES384" } else { "ES256" };
+    let alg = if jwk.get("crv").and_then(Value::as_str) == Some("P-384") {
+        "ES384"
+    } else {
+        "ES256"
+    };
     let mut header = Map::new();
     header.insert("typ".into(), "dpop+jwt".into());
     header.insert("alg".into(), alg.into());
@@ -71,10 +75,14 @@ pub(crate) fn build_proof(
     apply(&mut header, &overrides.header);
     apply(&mut claims, &overrides.claims);
     let rng = SystemRandom::new();
-    let compact = sign_proof(&header, &claims, |input| Ok(key.sign(&rng, input)?.as_ref().to_vec()))?;
+    let compact = sign_proof(&header, &claims, |input| {
+        Ok(key.sign(&rng, input)?.as_ref().to_vec())
+    })?;
     Ok(match &overrides.signature {
         Some(signature) => {
-            let input = compact.rsplit_once('.').map_or(compact.as_str(), |(input, _)| input);
+            let input = compact
+                .rsplit_once('.')
+                .map_or(compact.as_str(), |(input, _)| input);
             format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
         }
         None => compact,
@@ -99,7 +107,11 @@ pub(crate) fn sign_proof(
 ) -> Result<String, Unspecified> {
     let header = serde_json::to_vec(header).map_err(|_| Unspecified)?;
     let claims = serde_json::to_vec(claims).map_err(|_| Unspecified)?;
-    let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims));
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(claims)
+    );
     let signature = sign(input.as_bytes())?;
     Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
 }

@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// use auth0_runtime::{MemoryReplayStore, ReplayStore};
 ///
 /// let store = MemoryReplayStore::default();
@@ -44,7 +44,7 @@ pub trait ReplayStore: Send + Sync + 'static {
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// use auth0_runtime::MemoryReplayStore;
 ///
 /// let store = MemoryReplayStore::new(10_000);
@@ -70,7 +70,10 @@ impl MemoryReplayStore {
 
     /// A store remembering at most `max_entries` proofs (at least one).
     pub fn new(max_entries: usize) -> Self {
-        Self { max_entries: max_entries.max(1), entries: Mutex::new(Entries::default()) }
+        Self {
+            max_entries: max_entries.max(1),
+            entries: Mutex::new(Entries::default()),
+        }
     }
 
     /// How many proofs are remembered now (expired ones included until the next call purges them).
@@ -110,7 +113,11 @@ impl MemoryReplayStore {
 
 impl Entries {
     fn purge_expired(&mut self, now: i64) {
-        while self.by_expiry.first_key_value().is_some_and(|(&(expires_at, _), _)| expires_at < now) {
+        while self
+            .by_expiry
+            .first_key_value()
+            .is_some_and(|(&(expires_at, _), _)| expires_at < now)
+        {
             self.evict_first();
         }
     }
@@ -160,6 +167,7 @@ impl ReplayStore for MemoryReplayStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -237,7 +245,11 @@ mod tests {
             let handles: Vec<_> = (0..8)
                 .map(|_| {
                     let store = Arc::clone(&store);
-                    s.spawn(move || (0..500).filter(|i| store.check_and_record("k", &i.to_string(), LATER)).count())
+                    s.spawn(move || {
+                        (0..500)
+                            .filter(|i| store.check_and_record("k", &i.to_string(), LATER))
+                            .count()
+                    })
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).sum()

@@ -9,8 +9,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+    KeyPair, KeyUsagePurpose,
 };
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -18,13 +18,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio_rustls::TlsAcceptor;
 
-use super::{Fault, Shared};
+use super::Shared;
 
 /// Longest request head read.
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
 /// A connection that sends no complete request head within this time is dropped.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Size of the body sent by [`Fault::Oversized`].
+/// Size of the body sent by [`Fault::Oversized`](super::Fault::Oversized).
 pub(super) const OVERSIZED_BODY: usize = 2 * 1024 * 1024;
 
 fn rcgen_error(error: rcgen::Error) -> io::Error {
@@ -51,8 +51,7 @@ pub(super) fn tls_identity() -> io::Result<(String, Arc<rustls::ServerConfig>)> 
 
     let leaf_key = KeyPair::generate().map_err(rcgen_error)?;
     let mut leaf_params =
-        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .map_err(rcgen_error)?;
+        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).map_err(rcgen_error)?;
     leaf_params.distinguished_name = DistinguishedName::new();
     leaf_params
         .distinguished_name
@@ -60,9 +59,7 @@ pub(super) fn tls_identity() -> io::Result<(String, Arc<rustls::ServerConfig>)> 
     leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     leaf_params.use_authority_key_identifier_extension = true;
-    let leaf = leaf_params
-        .signed_by(&leaf_key, &ca)
-        .map_err(rcgen_error)?;
+    let leaf = leaf_params.signed_by(&leaf_key, &ca).map_err(rcgen_error)?;
 
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -86,10 +83,7 @@ pub(super) fn spawn(
     let thread = std::thread::Builder::new()
         .name("auth0-test-issuer".to_owned())
         .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(runtime) => runtime,
                 Err(error) => {
                     let _ = ready_tx.send(Err(error));
@@ -134,7 +128,7 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, shared: Arc<S
                 continue;
             }
         };
-        if shared.fault() == Fault::Down {
+        if shared.down() {
             drop(tcp);
             continue;
         }
@@ -146,11 +140,13 @@ async fn serve_connection(tcp: TcpStream, acceptor: TlsAcceptor, shared: Arc<Sha
     let Ok(Ok(mut stream)) = tokio::time::timeout(READ_TIMEOUT, acceptor.accept(tcp)).await else {
         return;
     };
-    let Ok(Some((method, path))) = tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await
+    let Ok(Ok(Some((method, path)))) = tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await
     else {
         return;
     };
-    let response = shared.respond(&method, &path);
+    let Some(response) = shared.respond(&method, &path) else {
+        return;
+    };
     if let Some(delay) = response.delay {
         tokio::time::sleep(delay).await;
     }
@@ -175,9 +171,7 @@ async fn serve_connection(tcp: TcpStream, acceptor: TlsAcceptor, shared: Arc<Sha
 }
 
 /// Reads the request head; returns the method and the path (query dropped).
-async fn read_head<S: tokio::io::AsyncRead + Unpin>(
-    stream: &mut S,
-) -> io::Result<Option<(String, String)>> {
+async fn read_head<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> io::Result<Option<(String, String)>> {
     let mut head = Vec::with_capacity(1024);
     let mut buffer = [0u8; 2048];
     while !head.windows(4).any(|window| window == b"\r\n\r\n") {

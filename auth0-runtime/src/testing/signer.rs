@@ -95,8 +95,7 @@ impl Signer {
                     .map_err(|_| crypto_error("P-384 key generation failed"))?,
             ),
             KeyKind::Ed25519 => Self::Ed25519(
-                Ed25519KeyPair::generate()
-                    .map_err(|_| crypto_error("Ed25519 key generation failed"))?,
+                Ed25519KeyPair::generate().map_err(|_| crypto_error("Ed25519 key generation failed"))?,
             ),
         })
     }
@@ -168,13 +167,7 @@ impl Signer {
 
     /// A JWS signature of `message` with `alg`, which must suit this key.
     pub(super) fn sign(&self, alg: Algorithm, message: &[u8]) -> io::Result<Vec<u8>> {
-        let mismatch = || {
-            io::Error::other(format!(
-                "a {:?} key cannot sign {}",
-                self.kind(),
-                alg_name(alg)
-            ))
-        };
+        let mismatch = || io::Error::other(format!("a {:?} key cannot sign {}", self.kind(), alg_name(alg)));
         match self {
             Self::Rsa(key) => {
                 let padding: &'static dyn sig::RsaEncoding = match alg {

@@ -1,6 +1,6 @@
 //! A real Actix server on loopback, protected by a validator that trusts a real test issuer.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::expect_used)]
 
 use std::net::TcpListener;
 use std::sync::mpsc;
@@ -36,14 +36,14 @@ impl Api {
 
     /// Starts the issuer and the API with a configuration adjusted by `adjust`.
     pub fn start_with(adjust: impl FnOnce(Auth0Config) -> Auth0Config) -> Self {
-        let issuer = TestIssuer::start().expect("test issuer");
+        let issuer = TestIssuer::start();
         let auth0 = Auth0::new(adjust(issuer.config(AUDIENCE))).expect("valid configuration");
         Self::serve(issuer, Some(auth0))
     }
 
     /// Starts an API with no validator at all (neither app data nor global).
     pub fn unconfigured() -> Self {
-        Self::serve(TestIssuer::start().expect("test issuer"), None)
+        Self::serve(TestIssuer::start(), None)
     }
 
     fn serve(issuer: TestIssuer, auth0: Option<Auth0>) -> Self {
@@ -86,7 +86,12 @@ impl Api {
             });
         });
         let stop = rx.recv().ok();
-        Self { base, issuer, http: reqwest::Client::new(), stop }
+        Self {
+            base,
+            issuer,
+            http: reqwest::Client::new(),
+            stop,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -124,12 +129,23 @@ pub struct Answer {
 impl Answer {
     pub async fn read(resp: reqwest::Response) -> Self {
         let status = resp.status().as_u16();
-        let header = |name| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let header = |name| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         let challenge = header("www-authenticate");
         let retry_after = header("retry-after");
         let text = resp.text().await.expect("body");
         let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-        Self { status, challenge, retry_after, body, text }
+        Self {
+            status,
+            challenge,
+            retry_after,
+            body,
+            text,
+        }
     }
 
     pub fn error(&self) -> Option<&str> {
@@ -150,12 +166,21 @@ impl Answer {
         assert!(!description.is_empty(), "{self:?}");
         if status == 401 && error == "unauthorized" {
             let c = self.challenge.as_deref().unwrap_or_default();
-            assert!(c.starts_with("Bearer realm=\"api\"") || c.starts_with("DPoP "), "{self:?}");
-            assert!(!c.contains("error="), "a request without credentials gets a bare challenge: {c}");
+            assert!(
+                c.starts_with("Bearer realm=\"api\"") || c.starts_with("DPoP "),
+                "{self:?}"
+            );
+            assert!(
+                !c.contains("error="),
+                "a request without credentials gets a bare challenge: {c}"
+            );
         } else if status < 500 {
             let c = self.challenge.as_deref().unwrap_or_default();
             assert!(c.contains(&format!("error=\"{error}\"")), "{self:?}");
-            assert!(c.contains(&format!("error_description=\"{description}\"")), "{self:?}");
+            assert!(
+                c.contains(&format!("error_description=\"{description}\"")),
+                "{self:?}"
+            );
         } else {
             assert_eq!(self.challenge, None, "{self:?}");
         }

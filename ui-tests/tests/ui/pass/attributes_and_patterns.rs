@@ -1,7 +1,7 @@
 // Doc comments, other attributes, visibilities and parameter patterns are kept.
 #![deny(warnings)]
 
-use actix_web::{App, HttpResponse, Responder, get, web};
+use actix_web::{App, HttpResponse, Responder, get, post, web};
 use auth0_runtime::{Claims, require_auth};
 
 mod api {
@@ -10,11 +10,11 @@ mod api {
     /// Documented handler.
     ///
     /// With two paragraphs.
-    #[get("/{a}/{b}")]
+    #[post("/pair")]
     #[require_auth(scopes = "read:pairs")]
     #[allow(clippy::needless_pass_by_value)]
     #[cfg_attr(any(), deprecated)]
-    pub async fn pair(web::Path((a, b)): web::Path<(u32, String)>, _: Claims) -> impl Responder {
+    pub async fn pair(web::Json((a, b)): web::Json<(u32, String)>, _: Claims) -> impl Responder {
         format!("{a} {b}")
     }
 

@@ -3,7 +3,6 @@
 #![deny(
     missing_docs,
     missing_debug_implementations,
-    unreachable_pub,
     unused_qualifications,
     rust_2018_idioms,
     unused_results

@@ -2,7 +2,7 @@
 use actix_web::{App, Responder, get};
 use auth0_runtime::{Claims, require_auth};
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(serde::Deserialize)]
 struct Roles {
     #[serde(rename = "https://myapp.example.com/roles", default)]
     roles: Vec<String>,
@@ -11,13 +11,13 @@ struct Roles {
 #[get("/")]
 #[require_auth(scopes = ["read:roles"])]
 async fn index(claims: Claims<Roles>) -> impl Responder {
-    format!("{claims:?}")
+    format!("{} {}", claims.sub, claims.custom().roles.join(","))
 }
 
 #[get("/path")]
 #[require_auth]
 async fn by_path(claims: auth0_runtime::Claims<Roles>) -> impl Responder {
-    format!("{claims:?}")
+    claims.into_custom().roles.join(",")
 }
 
 fn main() {

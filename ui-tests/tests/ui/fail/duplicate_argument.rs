@@ -1,0 +1,12 @@
+use actix_web::{App, Responder, get};
+use auth0_runtime::require_auth;
+
+#[get("/")]
+#[require_auth(scopes = "read:messages", scopes = "write:messages")]
+async fn handler() -> impl Responder {
+    ""
+}
+
+fn main() {
+    let _ = || App::new().service(handler);
+}
