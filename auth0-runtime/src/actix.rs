@@ -14,7 +14,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use serde::de::DeserializeOwned;
 
-use crate::claims::{Claims, TokenClaims};
+use crate::claims::Claims;
 use crate::error::{AuthError, Challenges};
 use crate::verify::{Attempt, Auth0, Denied, RequestParts, Verified, authorize};
 
@@ -49,6 +49,10 @@ impl RequestParts for HttpRequest {
 
     fn path(&self) -> &str {
         self.path()
+    }
+
+    fn peer(&self) -> Option<std::net::IpAddr> {
+        self.peer_addr().map(|a| a.ip())
     }
 }
 
@@ -220,17 +224,18 @@ fn verify_then<T>(
 }
 
 fn claims_from<T: DeserializeOwned>(req: &HttpRequest, v: Verified) -> Result<Claims<T>, actix_web::Error> {
-    let custom = custom_claims::<T>(&v.claims).map_err(|denied| match validator(req) {
-        Some(auth0) => auth0.respond(denied),
-        None => not_configured(),
-    })?;
-    Ok(Claims::new(v.claims, v.scheme, custom))
-}
-
-fn custom_claims<T: DeserializeOwned>(claims: &TokenClaims) -> Result<T, Denied> {
-    T::deserialize(&claims.extra).map_err(|_| {
-        AuthError::InvalidToken("the access token's custom claims do not have the expected shape").into()
-    })
+    match T::deserialize(&v.claims.extra) {
+        Ok(custom) => Ok(Claims::new(v.claims, v.scheme, custom)),
+        Err(_) => {
+            let error =
+                AuthError::InvalidToken("the access token's custom claims do not have the expected shape");
+            let denied = Denied {
+                error,
+                dpop: v.scheme == crate::Scheme::DPoP,
+            };
+            Err(validator(req).map_or_else(not_configured, |a| a.respond(denied)))
+        }
+    }
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for Claims<T> {

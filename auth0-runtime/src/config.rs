@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,6 +81,7 @@ pub struct Auth0Config {
     pub(crate) refetch_cooldown: Duration,
     pub(crate) http_timeout: Duration,
     pub(crate) trust_proxy: bool,
+    pub(crate) trusted_proxies: Vec<String>,
     pub(crate) client_id: Option<String>,
     pub(crate) client_secret: Option<String>,
     pub(crate) root_certificates: Vec<Vec<u8>>,
@@ -129,6 +131,7 @@ impl Auth0Config {
             refetch_cooldown: Duration::from_secs(30),
             http_timeout: Duration::from_secs(10),
             trust_proxy: false,
+            trusted_proxies: Vec::new(),
             client_id: None,
             client_secret: None,
             root_certificates: Vec::new(),
@@ -186,6 +189,9 @@ impl Auth0Config {
         }
         if let Some(v) = get("AUTH0_TRUST_PROXY") {
             config.trust_proxy = parse_bool("AUTH0_TRUST_PROXY", &v)?;
+        }
+        if let Some(v) = get("AUTH0_TRUSTED_PROXIES") {
+            config.trusted_proxies = v.split(',').map(|p| p.trim().to_owned()).collect();
         }
         if let Some(v) = get("AUTH0_DPOP_IAT_LEEWAY") {
             config.dpop_iat_leeway = parse_seconds("AUTH0_DPOP_IAT_LEEWAY", &v, "30")?;
@@ -345,6 +351,17 @@ impl Auth0Config {
         self
     }
 
+    /// Honour forwarded headers only from these peers: addresses or CIDR blocks (`10.0.0.0/8`,
+    /// `::1`). Needs [`Self::trust_proxy`]; without a list, every peer is trusted.
+    pub fn trusted_proxies<I, S>(mut self, proxies: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.trusted_proxies = proxies.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Client credentials, needed only for token exchange.
     pub fn client_credentials(mut self, id: impl Into<String>, secret: impl Into<String>) -> Self {
         self.client_id = Some(id.into());
@@ -395,6 +412,27 @@ impl Auth0Config {
     pub fn replay_store(mut self, store: impl ReplayStore) -> Self {
         self.replay_store = Some(Arc::new(store));
         self
+    }
+
+    /// The trusted proxy blocks, parsed.
+    pub(crate) fn proxy_blocks(&self) -> Result<Vec<Cidr>, ConfigError> {
+        if !self.trusted_proxies.is_empty() && !self.trust_proxy {
+            return Err(invalid(
+                "AUTH0_TRUSTED_PROXIES",
+                "is set while AUTH0_TRUST_PROXY is false: set AUTH0_TRUST_PROXY=true to honour forwarded headers",
+            ));
+        }
+        self.trusted_proxies
+            .iter()
+            .map(|p| {
+                Cidr::parse(p).ok_or_else(|| {
+                    invalid(
+                        "AUTH0_TRUSTED_PROXIES",
+                        "must list addresses or CIDR blocks, like 10.0.0.0/8, ::1",
+                    )
+                })
+            })
+            .collect()
     }
 
     /// Checks every setting; the validator is built only from a checked configuration.
@@ -451,6 +489,40 @@ impl Auth0Config {
             ));
         }
         Ok(issuers)
+    }
+}
+
+/// An address block: `10.0.0.0/8`, `2001:db8::/32`, or one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cidr {
+    addr: IpAddr,
+    prefix: u32,
+}
+
+impl Cidr {
+    fn parse(s: &str) -> Option<Self> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u32>().ok()?)),
+            None => (s.parse::<IpAddr>().ok()?, None),
+        };
+        let bits = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(bits);
+        (prefix <= bits).then_some(Self { addr, prefix })
+    }
+
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
+        let mask = |bits: u32, width: u32| if bits == 0 { 0 } else { u128::MAX << (width - bits) };
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let m = mask(self.prefix, 32) as u32;
+                u32::from(net) & m == u32::from(ip) & m
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let m = mask(self.prefix, 128);
+                u128::from(net) & m == u128::from(ip) & m
+            }
+            _ => false,
+        }
     }
 }
 
@@ -545,6 +617,24 @@ mod tests {
 
     fn issuers(domain: &str) -> Result<Vec<String>, ConfigError> {
         Auth0Config::new(domain, "https://api").validate()
+    }
+
+    #[test]
+    fn proxy_blocks() {
+        let v4 = Cidr::parse("10.1.0.0/16").expect("cidr");
+        assert!(
+            v4.contains("10.1.200.3".parse().expect("ip")) && !v4.contains("10.2.0.1".parse().expect("ip"))
+        );
+        assert!(
+            v4.contains("::ffff:10.1.0.9".parse().expect("ip")),
+            "IPv4-mapped peers match IPv4 blocks"
+        );
+        let one = Cidr::parse("::1").expect("cidr");
+        assert!(one.contains("::1".parse().expect("ip")) && !one.contains("::2".parse().expect("ip")));
+        assert!(Cidr::parse("0.0.0.0/0").is_some_and(|c| c.contains("8.8.8.8".parse().expect("ip"))));
+        for bad in ["10.0.0.0/33", "nope", "10.0.0.0/x", ""] {
+            assert_eq!(Cidr::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

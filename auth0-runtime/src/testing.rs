@@ -6,6 +6,9 @@
 //! [`TestIssuer::domain`], issuer [`TestIssuer::issuer`]) and trust [`TestIssuer::ca_pem`]: the
 //! whole path (discovery, key set, caching, TLS) runs for real, and nothing is mocked.
 //!
+//! For DPoP (RFC 9449), [`DpopKey`] is a client's key and [`ProofBuilder`] the proofs it signs;
+//! [`TokenBuilder::bind_to`] binds a token to the key.
+//!
 //! It also lets a test do what a tenant does only on bad days: rotate keys, publish broken keys, go
 //! down, answer slowly or with garbage ([`Fault`]), and count the fetches it served.
 //!
@@ -21,6 +24,15 @@
 //!     .scope("read:messages")
 //!     .sign();
 //! assert_eq!(token.split('.').count(), 3);
+//!
+//! // A DPoP-bound token and a proof for one request.
+//! let key = auth0_runtime::testing::DpopKey::generate();
+//! let bound = issuer.token().bind_to(&key).sign();
+//! let proof = key
+//!     .proof("GET", "https://api.example.com/api/private")
+//!     .access_token(&bound)
+//!     .sign();
+//! # let _ = proof;
 //! ```
 
 use std::collections::HashMap;
@@ -39,10 +51,12 @@ pub use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+mod dpop;
 mod server;
 mod signer;
 mod token;
 
+pub use dpop::{DpopKey, ProofBuilder};
 use signer::{KeyKind, Signer};
 pub use token::TokenBuilder;
 

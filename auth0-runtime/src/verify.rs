@@ -14,8 +14,8 @@ use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
 use crate::cache::{self, TokenCache};
-use crate::claims::{Scheme, TokenClaims};
-use crate::config::{Auth0Config, ConfigError, ErrorHandler};
+use crate::claims::{Claims, Scheme, TokenClaims};
+use crate::config::{Auth0Config, Cidr, ConfigError, ErrorHandler};
 use crate::dpop::{self, MemoryReplayStore, ProofRequest, ProofSettings, ReplayStore, UrlParts};
 use crate::error::{AuthError, Challenges};
 use crate::jws::{self, JwsError};
@@ -33,6 +33,11 @@ pub trait RequestParts {
     fn host(&self) -> &str;
     /// The path, without the query.
     fn path(&self) -> &str;
+    /// The address of the peer (the proxy, behind one), if known: forwarded headers are honoured
+    /// only from trusted proxies when a list of them is configured.
+    fn peer(&self) -> Option<std::net::IpAddr> {
+        None
+    }
 }
 
 /// A verified request: the token's claims and the scheme it came with.
@@ -128,6 +133,7 @@ pub(crate) struct Inner {
     leeway: i64,
     require_at_jwt: bool,
     trust_proxy: bool,
+    trusted_proxies: Vec<Cidr>,
     keys: KeyStore,
     token_cache: TokenCache,
     replay: Arc<dyn ReplayStore>,
@@ -149,6 +155,7 @@ impl Auth0 {
     pub fn new(config: Auth0Config) -> Result<Self, ConfigError> {
         crate::install_crypto_provider();
         let issuers = config.validate()?;
+        let trusted_proxies = config.proxy_blocks()?;
         let http = match config.http_client.clone() {
             Some(client) => client,
             None => build_client(&config)?,
@@ -188,6 +195,7 @@ impl Auth0 {
             leeway: secs(config.leeway),
             require_at_jwt: config.require_at_jwt,
             trust_proxy: config.trust_proxy,
+            trusted_proxies,
             keys,
             token_cache: TokenCache::new(config.token_cache_entries),
             replay: config
@@ -195,6 +203,27 @@ impl Auth0 {
                 .unwrap_or_else(|| Arc::new(MemoryReplayStore::default())),
             error_handler: config.error_handler,
         })))
+    }
+
+    /// Verifies a request given as plain parts, without Actix: the entry point for another
+    /// framework's adapter (and for benchmarks). Completes without awaiting anything when the
+    /// signing key is cached. Route requirements are the caller's: see [`TokenClaims::has_scope`].
+    ///
+    /// # Errors
+    /// The refusal, as the table in [`AuthError`] describes it.
+    pub async fn authenticate<T: serde::de::DeserializeOwned>(
+        &self,
+        req: &impl RequestParts,
+    ) -> Result<Claims<T>, AuthError> {
+        let verified = match self.attempt(req) {
+            Attempt::Done(result) => result,
+            Attempt::NeedsKey(pending) => self.verify_pending(pending).await,
+        }
+        .map_err(|d| d.error)?;
+        let custom = T::deserialize(&verified.claims.extra).map_err(|_| {
+            AuthError::InvalidToken("the access token's custom claims do not have the expected shape")
+        })?;
+        Ok(Claims::new(verified.claims, verified.scheme, custom))
     }
 
     /// Verifies a request: the synchronous part. Ends with the answer unless the signing key
@@ -334,7 +363,12 @@ impl Auth0 {
             forwarded_host: first("x-forwarded-host"),
             forwarded_prefix: first("x-forwarded-prefix"),
         };
-        dpop::request_url(&parts, self.0.trust_proxy)
+        let trusted = self.0.trust_proxy
+            && (self.0.trusted_proxies.is_empty()
+                || req
+                    .peer()
+                    .is_some_and(|ip| self.0.trusted_proxies.iter().any(|c| c.contains(ip))));
+        dpop::request_url(&parts, trusted)
     }
 
     fn verify_credentials(&self, c: &Credentials<'_>, fetched: Option<Arc<VerifyingKey>>) -> Attempt {
@@ -591,7 +625,5 @@ fn secs(d: std::time::Duration) -> i64 {
 }
 
 pub(crate) fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, secs)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, secs)
 }

@@ -38,7 +38,9 @@ fn a_good_environment_builds_a_validator() {
         ("AUTH0_CACHE_TTL_SECONDS", "60"),
         ("AUTH0_CACHE_MAX_ENTRIES", "10"),
         ("AUTH0_HTTP_TIMEOUT_SECONDS", "3"),
-        ("AUTH0_TRUST_PROXY", "false"),
+        ("AUTH0_TRUST_PROXY", "true"),
+        ("AUTH0_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+        ("AUTH0_TOKEN_CACHE_ENTRIES", "0"),
         ("AUTH0_CLIENT_ID", "id"),
         ("AUTH0_CLIENT_SECRET", "secret"),
     ];
