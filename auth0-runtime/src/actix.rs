@@ -40,11 +40,14 @@ impl RequestParts for HttpRequest {
     }
 
     fn host(&self) -> &str {
-        self.headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| self.uri().authority().map(|a| a.as_str()))
-            .unwrap_or_else(|| self.app_config().host())
+        match self.headers().get(header::HOST) {
+            // A Host that is not visible ASCII must not fall back to anything: "" is refused.
+            Some(host) => host.to_str().unwrap_or_default(),
+            None => self
+                .uri()
+                .authority()
+                .map_or_else(|| self.app_config().host(), |a| a.as_str()),
+        }
     }
 
     fn path(&self) -> &str {
@@ -146,7 +149,8 @@ fn verified(req: &HttpRequest) -> Option<Verified> {
     req.extensions().get::<Done>().map(|d| d.0.clone())
 }
 
-/// The future of an extractor that verifies: ready at once when the key is cached.
+/// The future of the [`Claims`] extractor: ready at once when the signing key is cached.
+#[doc(hidden)]
 pub struct Verifying<T> {
     state: VerifyingState<T>,
 }
@@ -166,6 +170,7 @@ impl<T> std::fmt::Debug for Verifying<T> {
     }
 }
 
+// `T` is only ever moved out, never pinned, so the future is `Unpin` whatever `T` is.
 impl<T> Unpin for Verifying<T> {}
 
 impl<T> Future for Verifying<T> {
@@ -223,18 +228,23 @@ fn verify_then<T>(
     }
 }
 
+/// A refusal of an already verified request (its claims do not satisfy the route).
+fn refuse(req: &HttpRequest, v: &Verified, error: AuthError) -> actix_web::Error {
+    let denied = Denied {
+        error,
+        dpop: v.scheme == crate::Scheme::DPoP,
+    };
+    validator(req).map_or_else(not_configured, |auth0| auth0.respond(denied))
+}
+
 fn claims_from<T: DeserializeOwned>(req: &HttpRequest, v: Verified) -> Result<Claims<T>, actix_web::Error> {
     match T::deserialize(&v.claims.extra) {
         Ok(custom) => Ok(Claims::new(v.claims, v.scheme, custom)),
-        Err(_) => {
-            let error =
-                AuthError::InvalidToken("the access token's custom claims do not have the expected shape");
-            let denied = Denied {
-                error,
-                dpop: v.scheme == crate::Scheme::DPoP,
-            };
-            Err(validator(req).map_or_else(not_configured, |a| a.respond(denied)))
-        }
+        Err(_) => Err(refuse(
+            req,
+            &v,
+            AuthError::InvalidToken("the access token's custom claims do not have the expected shape"),
+        )),
     }
 }
 
@@ -285,16 +295,7 @@ pub trait Requires {
 
 fn check_requirement<R: Requires>(req: &HttpRequest, v: Verified) -> Result<(), actix_web::Error> {
     let r = R::REQUIREMENT;
-    authorize(&v.claims, r.all_scopes, r.any_scopes, r.permissions).map_err(|error| {
-        let denied = Denied {
-            error,
-            dpop: v.scheme == crate::Scheme::DPoP,
-        };
-        match validator(req) {
-            Some(auth0) => auth0.respond(denied),
-            None => not_configured(),
-        }
-    })
+    authorize(&v.claims, r.all_scopes, r.any_scopes, r.permissions).map_err(|error| refuse(req, &v, error))
 }
 
 pin_project_lite::pin_project! {
@@ -488,22 +489,16 @@ where
         let verifying = (!anonymous).then(|| verify_then(req.request(), |_, v| Ok(v)));
         Box::pin(async move {
             if let Some(verifying) = verifying {
-                let outcome = match verifying.await {
-                    Ok(v) => authorize(
-                        &v.claims,
-                        &options.all_scopes,
-                        &options.any_scopes,
-                        &options.permissions,
-                    )
-                    .map_err(|error| {
-                        let denied = Denied {
-                            error,
-                            dpop: v.scheme == crate::Scheme::DPoP,
-                        };
-                        validator(req.request()).map_or_else(not_configured, |a| a.respond(denied))
-                    }),
-                    Err(e) => Err(e),
-                };
+                let outcome = verifying.await.and_then(|v| {
+                    let RequireAuth {
+                        all_scopes,
+                        any_scopes,
+                        permissions,
+                        ..
+                    } = &options;
+                    authorize(&v.claims, all_scopes, any_scopes, permissions)
+                        .map_err(|error| refuse(req.request(), &v, error))
+                });
                 if let Err(e) = outcome {
                     return Ok(req.error_response(e).map_into_right_body());
                 }
