@@ -33,11 +33,11 @@ impl Key {
         Self(out)
     }
 
-    fn index(&self, slots: usize) -> usize {
+    fn slot<'c>(&self, slots: &'c [ArcSwapOption<Entry>]) -> Option<&'c ArcSwapOption<Entry>> {
         let mut head = [0; 8];
         head.copy_from_slice(&self.0[..8]);
-        // `slots` is non-zero whenever an index is asked for.
-        (u64::from_le_bytes(head) % slots as u64) as usize
+        let index = u64::from_le_bytes(head).checked_rem(slots.len() as u64)?;
+        slots.get(usize::try_from(index).ok()?)
     }
 }
 
@@ -55,14 +55,14 @@ impl TokenCache {
 
     /// The claims of a token verified under key-set `generation`, if cached.
     pub(crate) fn get(&self, key: &Key, generation: u64) -> Option<Arc<TokenClaims>> {
-        let slot = self.slots.get(key.index(self.slots.len()))?;
+        let slot = key.slot(&self.slots)?;
         let guard = slot.load();
         let entry = guard.as_ref()?;
         (entry.digest == key.0 && entry.generation == generation).then(|| Arc::clone(&entry.claims))
     }
 
     pub(crate) fn insert(&self, key: Key, generation: u64, claims: Arc<TokenClaims>) {
-        if let Some(slot) = self.slots.get(key.index(self.slots.len())) {
+        if let Some(slot) = key.slot(&self.slots) {
             slot.store(Some(Arc::new(Entry {
                 digest: key.0,
                 generation,

@@ -105,45 +105,51 @@ impl AuthError {
     /// error on the challenge of the scheme it concerns. RFC 9449 §7.1: proof errors go on `DPoP`.
     /// `dpop` says the request used the DPoP scheme, so its error belongs on the DPoP challenge.
     pub(crate) fn challenge(&self, accepted: Challenges, dpop: bool, dpop_algs: &str) -> Option<String> {
-        let (on_dpop, error) = match self {
-            Self::MissingCredentials => (false, None),
-            Self::InvalidDpopProof(_) => (true, Some(self)),
-            Self::InvalidRequest(_) | Self::InvalidToken(_) | Self::InsufficientScope { .. } => {
-                (dpop || accepted == Challenges::Dpop, Some(self))
-            }
+        let error = match self {
+            Self::MissingCredentials => None,
             Self::Unavailable(_) | Self::Internal(_) => return None,
+            _ => Some(self),
+        };
+        // The error goes on the one challenge there is, or, when both are offered, on the scheme
+        // the request used (a proof error is always about DPoP).
+        let on_dpop = match accepted {
+            Challenges::Bearer => false,
+            Challenges::Dpop => true,
+            Challenges::Both => dpop || matches!(self, Self::InvalidDpopProof(_)),
+        };
+        let params = |here: bool| -> String {
+            let Some(e) = error.filter(|_| here) else {
+                return String::new();
+            };
+            let mut p = format!(
+                "error=\"{}\", error_description=\"{}\"",
+                e.code(),
+                e.description()
+            );
+            if let Self::InsufficientScope { required, .. } = e {
+                let _ = write!(p, ", scope=\"{required}\"");
+            }
+            p
         };
         let mut out = String::with_capacity(160);
-        let param = |out: &mut String, error: Option<&AuthError>| {
-            if let Some(e) = error {
-                let _ = write!(
-                    out,
-                    ", error=\"{}\", error_description=\"{}\"",
-                    e.code(),
-                    e.description()
-                );
-                if let Self::InsufficientScope { required, .. } = e {
-                    let _ = write!(out, ", scope=\"{required}\"");
-                }
-            }
-        };
         if accepted != Challenges::Dpop {
             out.push_str("Bearer realm=\"api\"");
-            param(&mut out, if on_dpop { None } else { error });
+            let p = params(!on_dpop);
+            if !p.is_empty() {
+                let _ = write!(out, ", {p}");
+            }
         }
         if accepted != Challenges::Bearer {
             if !out.is_empty() {
                 out.push_str(", ");
             }
-            let _ = write!(out, "DPoP algs=\"{dpop_algs}\"");
-            param(
-                &mut out,
-                if on_dpop || accepted == Challenges::Dpop {
-                    error
-                } else {
-                    None
-                },
-            );
+            // RFC 9449 §7.1's example, and the reference SDK: error parameters, then `algs`.
+            let p = params(on_dpop);
+            out.push_str("DPoP ");
+            if !p.is_empty() {
+                let _ = write!(out, "{p}, ");
+            }
+            let _ = write!(out, "algs=\"{dpop_algs}\"");
         }
         Some(out)
     }
@@ -181,8 +187,8 @@ mod tests {
         assert_eq!(
             proof.challenge(Challenges::Both, false, "ES256").as_deref(),
             Some(
-                "Bearer realm=\"api\", DPoP algs=\"ES256\", error=\"invalid_dpop_proof\", \
-                 error_description=\"the DPoP proof has expired\""
+                "Bearer realm=\"api\", DPoP error=\"invalid_dpop_proof\", \
+                 error_description=\"the DPoP proof has expired\", algs=\"ES256\""
             )
         );
         assert_eq!(

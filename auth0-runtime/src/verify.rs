@@ -320,14 +320,15 @@ impl Auth0 {
                 let proof = proof.ok_or(bad(AuthError::InvalidRequest(
                     "the DPoP scheme needs a DPoP proof header",
                 )))?;
+                // RFC 9449 §4.3 checks 1 and 2: one header line, one compact JWS.
                 if proofs.next().is_some() {
-                    return Err(bad(AuthError::InvalidRequest(
-                        "the request has more than one DPoP header",
+                    return Err(bad(AuthError::InvalidDpopProof(
+                        "the request has more than one DPoP proof",
                     )));
                 }
                 match std::str::from_utf8(proof) {
                     Ok(p) if !p.is_empty() && p.bytes().all(is_b64token_byte) => Some(p),
-                    _ => return Err(bad(AuthError::InvalidRequest("the DPoP header is malformed"))),
+                    _ => return Err(bad(AuthError::InvalidDpopProof("the DPoP proof is malformed"))),
                 }
             }
         };

@@ -230,7 +230,7 @@ pub(crate) struct UrlParts<'a> {
 /// - `X-Forwarded-Proto`: the first of a comma-separated list, `http` or `https` in any case;
 /// - `X-Forwarded-Host`: the first of a comma-separated list, trimmed, made of host characters
 ///   (with an optional port) only;
-/// - `X-Forwarded-Prefix`: put before the path; ignored unless it starts with `/`, and ignored if
+/// - `X-Forwarded-Prefix`: put before the path (with a leading `/` added if missing); ignored if
 ///   it starts with `//` or holds `..`, `:`, `%2e` (any case, so also `%2e%2e`), `?`, `#`, `\`,
 ///   whitespace, NUL or another control character.
 ///
@@ -254,6 +254,10 @@ pub(crate) fn request_url(parts: &UrlParts<'_>, trust_proxy: bool) -> String {
     url.push_str(scheme);
     url.push_str("://");
     url.push_str(host);
+    // A prefix without its leading `/` gets one, as the reference SDK does.
+    if !prefix.is_empty() && !prefix.starts_with('/') {
+        url.push('/');
+    }
     url.push_str(prefix);
     if !parts.path.is_empty() && !parts.path.starts_with('/') {
         url.push('/');
@@ -288,7 +292,7 @@ fn forwarded_host(value: &str) -> Option<&str> {
 
 fn forwarded_prefix(value: &str) -> Option<&str> {
     let prefix = value.trim();
-    let hostile = !prefix.starts_with('/')
+    let hostile = prefix.is_empty()
         || prefix.starts_with("//")
         || prefix.contains("..")
         || prefix.bytes().any(|b| {
@@ -543,8 +547,16 @@ mod tests {
             path: "/x",
             ..UrlParts::default()
         };
+        let bare = UrlParts {
+            forwarded_prefix: Some("api"),
+            ..base
+        };
+        assert_eq!(
+            request_url(&bare, true),
+            "https://api.example.com/api/x",
+            "a missing `/` is added"
+        );
         for hostile in [
-            "api",
             "//evil.example",
             "/a/../b",
             "/..",
