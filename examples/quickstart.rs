@@ -6,10 +6,11 @@
 //!
 //! With `AUTH0_DOMAIN` and `AUTH0_AUDIENCE` set (in the environment or `.env`) it verifies tokens of
 //! your tenant. Without them it starts the embedded test issuer and prints `curl` commands with
-//! fresh tokens, so it runs on a fresh machine with no Auth0 account.
+//! fresh tokens (Bearer, and DPoP with a bound token and a one-time proof), so it runs on a fresh
+//! machine with no Auth0 account.
 
 use actix_web::{App, HttpResponse, HttpServer, Responder, get};
-use auth0_runtime::testing::TestIssuer;
+use auth0_runtime::testing::{DpopKey, TestIssuer};
 use auth0_runtime::{Claims, require_auth};
 use serde_json::json;
 
@@ -40,23 +41,13 @@ async fn private_scoped(claims: Claims) -> impl Responder {
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(3000);
-    let tenant = std::env::var_os("AUTH0_DOMAIN").is_some() || std::env::var_os("AUTH0_DOMAINS").is_some();
-    let tenant = tenant || dotenv_names_domain();
-    // The embedded issuer lives as long as the server.
-    let _issuer = if tenant {
-        auth0_runtime::init_from_env().map_err(std::io::Error::other)?;
-        println!("Verifying tokens of your tenant; listening on http://localhost:{port}");
-        None
-    } else {
-        let issuer = TestIssuer::try_start()?;
-        auth0_runtime::init(issuer.config(AUDIENCE)).map_err(std::io::Error::other)?;
-        print_try_it(&issuer, port);
-        Some(issuer)
-    };
+    let port = examples::port(3000);
+    // The embedded issuer (when there is no tenant) lives as long as the server.
+    let issuer = examples::init_auth0(AUDIENCE)?;
+    match &issuer {
+        Some(issuer) => print_try_it(issuer, port),
+        None => println!("Verifying tokens of your tenant; listening on http://localhost:{port}"),
+    }
     HttpServer::new(|| {
         App::new()
             .service(public)
@@ -70,19 +61,10 @@ async fn main() -> std::io::Result<()> {
 
 const AUDIENCE: &str = "https://quickstart.example.com";
 
-fn dotenv_names_domain() -> bool {
-    std::fs::read_to_string(".env")
-        .is_ok_and(|env| env.lines().any(|l| l.trim_start().starts_with("AUTH0_DOMAIN")))
-}
-
 fn print_try_it(issuer: &TestIssuer, port: u16) {
     let base = format!("http://localhost:{port}/api");
     let with_scope = issuer.token().audience(AUDIENCE).scope("read:messages").sign();
     let without_scope = issuer.token().audience(AUDIENCE).sign();
-    println!(
-        "No AUTH0_DOMAIN set: using the embedded test issuer at {}",
-        issuer.issuer()
-    );
     println!("Listening on http://localhost:{port}. Try, from another terminal:\n");
     println!("  curl -i {base}/public");
     println!("  curl -i {base}/private                                   # 401, no token");
@@ -90,5 +72,20 @@ fn print_try_it(issuer: &TestIssuer, port: u16) {
         "  curl -i {base}/private-scoped -H 'Authorization: Bearer {without_scope}'   # 403, no read:messages"
     );
     println!("  curl -i {base}/private-scoped -H 'Authorization: Bearer {with_scope}'   # 200");
+    println!();
+
+    // DPoP (RFC 9449): a token bound to a key, and a proof of that key for one request.
+    let key = DpopKey::generate();
+    let bound = issuer.token().audience(AUDIENCE).bind_to(&key).sign();
+    let proof = key
+        .proof("GET", &format!("{base}/private"))
+        .access_token(&bound)
+        .sign();
+    println!("DPoP: a token bound to a key, with a proof for GET {base}/private.");
+    println!(
+        "The proof is single-use and time-limited: it works once, within 5 minutes of startup (restart the example for a new one).\n"
+    );
+    println!("  curl -i {base}/private -H 'Authorization: DPoP {bound}' -H 'DPoP: {proof}'   # 200");
+    println!("  # Sent a second time, or as 'Authorization: Bearer', it is refused (401).");
     println!();
 }

@@ -1,1 +1,38 @@
-//! Runnable examples: see the `[[example]]` entries.
+//! Shared start-up of the examples: a real tenant when `AUTH0_DOMAIN` is set (environment or
+//! `.env`), otherwise the embedded test issuer, so every example runs with no Auth0 account.
+
+use auth0_runtime::testing::TestIssuer;
+
+/// Configures the global validator for `audience`. Returns the embedded issuer when there is no
+/// tenant configured; keep it alive as long as the server runs.
+///
+/// # Errors
+/// A configuration error (for a tenant), or the embedded issuer failing to start.
+pub fn init_auth0(audience: &str) -> std::io::Result<Option<TestIssuer>> {
+    if tenant_configured() {
+        auth0_runtime::init_from_env().map_err(std::io::Error::other)?;
+        return Ok(None);
+    }
+    let issuer = TestIssuer::try_start()?;
+    auth0_runtime::init(issuer.config(audience)).map_err(std::io::Error::other)?;
+    println!(
+        "No AUTH0_DOMAIN set: using the embedded test issuer at {}",
+        issuer.issuer()
+    );
+    Ok(Some(issuer))
+}
+
+fn tenant_configured() -> bool {
+    let env = |name| std::env::var_os(name).is_some();
+    let dotenv = std::fs::read_to_string(".env")
+        .is_ok_and(|f| f.lines().any(|l| l.trim_start().starts_with("AUTH0_DOMAIN")));
+    env("AUTH0_DOMAIN") || env("AUTH0_DOMAINS") || dotenv
+}
+
+/// The port to listen on: `PORT`, or `default`.
+pub fn port(default: u16) -> u16 {
+    std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(default)
+}

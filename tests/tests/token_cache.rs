@@ -24,9 +24,13 @@ async fn a_cached_token_is_checked_against_each_route() {
     let api = Api::start();
     let token = api.token().scope("read:messages").sign();
     assert_eq!(api.bearer("/below", &token).await.status, 200);
-    api.bearer("/scoped", &token).await.assert_refused(403, "insufficient_scope");
+    api.bearer("/scoped", &token)
+        .await
+        .assert_refused(403, "insufficient_scope");
     assert_eq!(api.bearer("/scoped-list", &token).await.status, 200);
-    api.bearer("/perms", &token).await.assert_refused(403, "insufficient_scope");
+    api.bearer("/perms", &token)
+        .await
+        .assert_refused(403, "insufficient_scope");
 }
 
 #[tokio::test]
@@ -39,7 +43,9 @@ async fn a_changed_key_set_drops_cached_tokens() {
     api.issuer.rotate_key();
     assert!(api.issuer.remove_key(&old_kid));
     assert_eq!(api.bearer("/below", &api.token().sign()).await.status, 200);
-    api.bearer("/below", &old).await.assert_refused(401, "invalid_token");
+    api.bearer("/below", &old)
+        .await
+        .assert_refused(401, "invalid_token");
 }
 
 #[tokio::test]
@@ -49,5 +55,7 @@ async fn the_cache_can_be_turned_off() {
     for _ in 0..3 {
         assert_eq!(api.bearer("/below", &token).await.status, 200);
     }
-    api.bearer("/below", &api.token().expires_in(-1).sign()).await.assert_refused(401, "invalid_token");
+    api.bearer("/below", &api.token().expires_in(-1).sign())
+        .await
+        .assert_refused(401, "invalid_token");
 }

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value, json};
 
+use super::DpopKey;
 use super::signer::{self, KeyKind};
 use super::{Shared, kit_failure};
 
@@ -211,6 +212,22 @@ impl TokenBuilder {
             }
         }
         self
+    }
+
+    /// Binds the token to `key`: [`TokenBuilder::bind_to_jkt`] with the key's
+    /// [thumbprint](DpopKey::thumbprint). Send it with the DPoP scheme and a proof from the key.
+    ///
+    /// ```
+    /// use auth0_runtime::testing::{DpopKey, TestIssuer};
+    ///
+    /// let issuer = TestIssuer::start();
+    /// let key = DpopKey::generate();
+    /// let token = issuer.token().bind_to(&key).sign();
+    /// # let _ = token;
+    /// ```
+    #[must_use]
+    pub fn bind_to(self, key: &DpopKey) -> Self {
+        self.bind_to_jkt(key.thumbprint())
     }
 
     /// Sets the header `kid` (by default the `kid` of the signing key). A `kid` the issuer does not

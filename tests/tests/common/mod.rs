@@ -114,6 +114,26 @@ impl Api {
     pub async fn bearer(&self, path: &str, token: &str) -> Answer {
         self.get(path, Some(&format!("Bearer {token}"))).await
     }
+
+    /// `GET path` with `Authorization: DPoP <token>` and `DPoP: <proof>`.
+    pub async fn dpop(&self, path: &str, token: &str, proof: &str) -> Answer {
+        self.send(
+            "GET",
+            path,
+            &[("authorization", &format!("DPoP {token}")), ("dpop", proof)],
+        )
+        .await
+    }
+
+    /// `method path` with `headers`, in order; a name given twice is sent as two header lines.
+    pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Answer {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, self.url(path));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        Answer::read(req.send().await.expect("request")).await
+    }
 }
 
 /// A response, read whole.
