@@ -72,6 +72,10 @@ fn print_try_it(issuer: &TestIssuer, port: u16) {
         "  curl -i {base}/private-scoped -H 'Authorization: Bearer {without_scope}'   # 403, no read:messages"
     );
     println!("  curl -i {base}/private-scoped -H 'Authorization: Bearer {with_scope}'   # 200");
+    if std::env::var_os("QUICKSTART_PRINT_TOKENS").is_some() {
+        // Machine-readable, for scripts/load.sh.
+        println!("TOKEN_WITH_SCOPE={with_scope}");
+    }
     println!();
 
     // DPoP (RFC 9449): a token bound to a key, and a proof of that key for one request.
