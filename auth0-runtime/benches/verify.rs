@@ -101,7 +101,7 @@ impl RequestParts for Request {
 }
 
 /// `authenticate`, polled once: with the keys cached it must complete without awaiting.
-fn authenticate<T: DeserializeOwned>(auth0: &Auth0, req: &Request) -> Result<Claims<T>, AuthError> {
+fn authenticate<T: DeserializeOwned + 'static>(auth0: &Auth0, req: &Request) -> Result<Claims<T>, AuthError> {
     let future = pin!(auth0.authenticate::<T>(req));
     match future.poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(result) => result,
@@ -114,7 +114,7 @@ fn verified(auth0: &Auth0, req: &Request) -> Claims {
     verified_as(auth0, req)
 }
 
-fn verified_as<T: DeserializeOwned>(auth0: &Auth0, req: &Request) -> Claims<T> {
+fn verified_as<T: DeserializeOwned + 'static>(auth0: &Auth0, req: &Request) -> Claims<T> {
     match authenticate(auth0, req) {
         Ok(claims) => claims,
         Err(error) => panic!("the bench token was refused: {error}"),

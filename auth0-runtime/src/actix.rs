@@ -237,8 +237,11 @@ fn refuse(req: &HttpRequest, v: &Verified, error: AuthError) -> actix_web::Error
     validator(req).map_or_else(not_configured, |auth0| auth0.respond(denied))
 }
 
-fn claims_from<T: DeserializeOwned>(req: &HttpRequest, v: Verified) -> Result<Claims<T>, actix_web::Error> {
-    match T::deserialize(&v.claims.extra) {
+fn claims_from<T: DeserializeOwned + 'static>(
+    req: &HttpRequest,
+    v: Verified,
+) -> Result<Claims<T>, actix_web::Error> {
+    match v.claims.custom::<T>() {
         Ok(custom) => Ok(Claims::new(v.claims, v.scheme, custom)),
         Err(_) => Err(refuse(
             req,

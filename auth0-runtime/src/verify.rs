@@ -211,7 +211,7 @@ impl Auth0 {
     ///
     /// # Errors
     /// The refusal, as the table in [`AuthError`] describes it.
-    pub async fn authenticate<T: serde::de::DeserializeOwned>(
+    pub async fn authenticate<T: serde::de::DeserializeOwned + 'static>(
         &self,
         req: &impl RequestParts,
     ) -> Result<Claims<T>, AuthError> {
@@ -220,7 +220,7 @@ impl Auth0 {
             Attempt::NeedsKey(pending) => self.verify_pending(pending).await,
         }
         .map_err(|d| d.error)?;
-        let custom = T::deserialize(&verified.claims.extra).map_err(|_| {
+        let custom = verified.claims.custom::<T>().map_err(|_| {
             AuthError::InvalidToken("the access token's custom claims do not have the expected shape")
         })?;
         Ok(Claims::new(verified.claims, verified.scheme, custom))
@@ -292,7 +292,7 @@ impl Auth0 {
                 "the Authorization header has no token",
             )));
         }
-        if !token.bytes().all(is_b64token_byte) {
+        if !is_b64token(token) {
             return Err(bad(AuthError::InvalidRequest(
                 "the Authorization header is malformed",
             )));
@@ -327,7 +327,7 @@ impl Auth0 {
                     )));
                 }
                 match std::str::from_utf8(proof) {
-                    Ok(p) if !p.is_empty() && p.bytes().all(is_b64token_byte) => Some(p),
+                    Ok(p) if !p.is_empty() && is_b64token(p) => Some(p),
                     _ => return Err(bad(AuthError::InvalidDpopProof("the DPoP proof is malformed"))),
                 }
             }
@@ -566,9 +566,21 @@ fn is_authority(host: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':' | b'[' | b']'))
 }
 
-/// RFC 6750 §2.1 `b64token`.
-fn is_b64token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+/// RFC 6750 §2.1 `b64token` characters, as a table: the check runs over every token on every
+/// request, and a branch-free lookup is several times faster than the comparisons.
+const B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=');
+        i += 1;
+    }
+    table
+};
+
+fn is_b64token(s: &str) -> bool {
+    s.bytes().fold(true, |ok, b| ok & B64TOKEN[usize::from(b)])
 }
 
 /// What a route requires of a verified token.
