@@ -4,9 +4,8 @@
 //! attribute re-exported by the crate whose `__private` items the expansion names. This crate
 //! is pinned to the exact version of `auth0-runtime` it is released with.
 //!
-//! The macro runs in three named stages: [`args`](crate::args) parses the arguments,
-//! [`validate`](crate::validate) checks them and the handler and collects every error,
-//! and [`expand`](crate::expand) edits the parsed handler in place.
+//! The macro runs in three named stages: `args` parses the arguments, `validate` checks them and
+//! the handler and collects every error, and `expand` edits the parsed handler in place.
 
 mod args;
 mod expand;

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 /// Why a request was refused.
 ///
 /// Each variant maps to one row of the answer table: see [`AuthError::status`],
-/// [`AuthError::code`] and [`AuthError::challenge`].
+/// [`AuthError::code`]; the `WWW-Authenticate` challenge follows from it and the accepted schemes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {

@@ -33,6 +33,8 @@
 //! - `macros` (default): the [`require_auth`] attribute.
 //! - `testing`: [`testing`], a real issuer on loopback and a token builder, for your tests.
 
+#![warn(missing_docs)]
+
 use std::sync::OnceLock;
 
 mod actix;
