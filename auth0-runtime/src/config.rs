@@ -13,7 +13,7 @@ use crate::error::AuthError;
 
 /// A bad setting, found at startup. The message names the variable and says what a good value
 /// looks like.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// A required setting is missing.
@@ -35,6 +35,14 @@ pub enum ConfigError {
     /// `init` or `init_from_env` was called a second time.
     #[error("auth0 is already initialised: call `init` or `init_from_env` once, at startup")]
     AlreadyInitialized,
+}
+
+/// The message itself, so that `init_from_env().expect("Auth0 configuration")` and a `main`
+/// returning the error print the fix rather than a struct dump.
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ConfigError").field(&self.to_string()).finish()
+    }
 }
 
 fn invalid(var: &'static str, problem: impl Into<String>) -> ConfigError {

@@ -4,13 +4,17 @@
 use auth0_runtime::testing::TestIssuer;
 
 /// Configures the global validator for `audience`. Returns the embedded issuer when there is no
-/// tenant configured; keep it alive as long as the server runs.
+/// tenant configured; keep it alive as long as the server runs. A bad setting ends the program
+/// with its message, which says how to fix it.
 ///
 /// # Errors
-/// A configuration error (for a tenant), or the embedded issuer failing to start.
+/// The embedded issuer failing to start.
 pub fn init_auth0(audience: &str) -> std::io::Result<Option<TestIssuer>> {
     if tenant_configured() {
-        auth0_runtime::init_from_env().map_err(std::io::Error::other)?;
+        if let Err(error) = auth0_runtime::init_from_env() {
+            eprintln!("error: {error}");
+            std::process::exit(2);
+        }
         return Ok(None);
     }
     let issuer = TestIssuer::try_start()?;
