@@ -139,14 +139,27 @@ impl ResponseError for AuthError {
     }
 }
 
-/// The verification already done for this request (by the guard or the middleware).
+/// The verification already done for this request (by the guard or the middleware), and the
+/// validator that did it: a handler under another validator (app data of an inner scope) verifies
+/// again under its own configuration.
 #[derive(Clone)]
-struct Done(Verified);
+struct Done {
+    by: Auth0,
+    verified: Verified,
+}
 
-/// Verification state of the request shared by every extractor: the guard and `Claims` run it at
-/// most once.
-fn verified(req: &HttpRequest) -> Option<Verified> {
-    req.extensions().get::<Done>().map(|d| d.0.clone())
+fn remember(req: &HttpRequest, by: &Auth0, verified: &Verified) {
+    req.extensions_mut().insert(Done {
+        by: by.clone(),
+        verified: verified.clone(),
+    });
+}
+
+/// The guard, the middleware and `Claims` share one verification per request and validator.
+fn verified_by(req: &HttpRequest, auth0: &Auth0) -> Option<Verified> {
+    let extensions = req.extensions();
+    let done = extensions.get::<Done>()?;
+    std::sync::Arc::ptr_eq(&done.by.0, &auth0.0).then(|| done.verified.clone())
 }
 
 /// The future of the [`Claims`] extractor: ready at once when the signing key is cached.
@@ -159,6 +172,7 @@ enum VerifyingState<T> {
     Ready(Option<Result<T, actix_web::Error>>),
     Waiting {
         future: LocalBoxFuture<Result<Verified, Denied>>,
+        auth0: Auth0,
         req: HttpRequest,
         finish: fn(&HttpRequest, Verified) -> Result<T, actix_web::Error>,
     },
@@ -182,15 +196,13 @@ impl<T> Future for Verifying<T> {
                 Some(result) => Poll::Ready(result),
                 None => Poll::Pending,
             },
-            VerifyingState::Waiting { future, req, finish } => {
-                let outcome = std::task::ready!(future.as_mut().poll(cx));
-                let result = match (outcome, validator(req)) {
-                    (Ok(v), _) => {
-                        req.extensions_mut().insert(Done(v.clone()));
+            VerifyingState::Waiting { future, auth0, req, finish } => {
+                let result = match std::task::ready!(future.as_mut().poll(cx)) {
+                    Ok(v) => {
+                        remember(req, auth0, &v);
                         finish(req, v)
                     }
-                    (Err(denied), Some(auth0)) => Err(auth0.respond(denied)),
-                    (Err(_), None) => Err(not_configured()),
+                    Err(denied) => Err(auth0.respond(denied)),
                 };
                 Poll::Ready(result)
             }
@@ -206,21 +218,22 @@ fn verify_then<T>(
     let ready_with = |r| Verifying {
         state: VerifyingState::Ready(Some(r)),
     };
-    if let Some(v) = verified(req) {
-        return ready_with(finish(req, v));
-    }
     let Some(auth0) = validator(req) else {
         return ready_with(Err(not_configured()));
     };
+    if let Some(v) = verified_by(req, auth0) {
+        return ready_with(finish(req, v));
+    }
     match auth0.verify_request(req) {
         Ok(Ok(v)) => {
-            req.extensions_mut().insert(Done(v.clone()));
+            remember(req, auth0, &v);
             ready_with(finish(req, v))
         }
         Ok(Err(denied)) => ready_with(Err(auth0.respond(denied))),
         Err(future) => Verifying {
             state: VerifyingState::Waiting {
                 future,
+                auth0: auth0.clone(),
                 req: req.clone(),
                 finish,
             },

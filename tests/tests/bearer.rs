@@ -456,3 +456,46 @@ fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
+
+#[tokio::test]
+async fn a_verification_is_reused_only_under_the_validator_that_made_it() {
+    use actix_web::{HttpResponse, web};
+    use auth0_runtime::{Auth0, Claims, RequireAuth};
+
+    let issuer = auth0_runtime::testing::TestIssuer::start();
+    let outer = Auth0::new(issuer.config("https://outer.example.com")).expect("config");
+    let inner = Auth0::new(issuer.config("https://inner.example.com")).expect("config");
+    let (base, _server) = common::serve(move |cfg| {
+        cfg.service(
+            web::scope("/outer")
+                .app_data(outer.clone())
+                .wrap(RequireAuth::new())
+                .service(web::scope("/inner").app_data(inner.clone()).route(
+                    "",
+                    web::get().to(|c: Claims| async move { HttpResponse::Ok().body(c.sub.clone()) }),
+                ))
+                .route(
+                    "",
+                    web::get().to(|c: Claims| async move { HttpResponse::Ok().body(c.sub.clone()) }),
+                ),
+        );
+    });
+    let http = reqwest::Client::new();
+    let get = |path: &str, token: String| http.get(format!("{base}{path}")).bearer_auth(token).send();
+    let outer_token = || issuer.token().audience("https://outer.example.com").sign();
+    let both = || {
+        issuer
+            .token()
+            .audiences(["https://outer.example.com", "https://inner.example.com"])
+            .sign()
+    };
+    assert_eq!(get("/outer", outer_token()).await.expect("request").status(), 200);
+    // The middleware accepted it under the outer validator; the inner route's validator refuses it.
+    let refused = Answer::read(get("/outer/inner", outer_token()).await.expect("request")).await;
+    refused.assert_refused(401, "invalid_token");
+    assert_eq!(
+        refused.description(),
+        Some("the access token is not intended for this API")
+    );
+    assert_eq!(get("/outer/inner", both()).await.expect("request").status(), 200);
+}

@@ -136,6 +136,40 @@ impl Api {
     }
 }
 
+/// Serves any routes (`App::new().configure(routes)`) on loopback; returns the base URL and a
+/// handle that stops the server when dropped.
+pub fn serve<F>(routes: F) -> (String, Server)
+where
+    F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = HttpServer::new(move || App::new().configure(routes.clone()))
+                .workers(1)
+                .listen(listener)
+                .expect("listen")
+                .run();
+            let _ = tx.send(server.handle());
+            let _ = server.await;
+        });
+    });
+    (base, Server(rx.recv().ok()))
+}
+
+/// Stops its server when dropped.
+pub struct Server(Option<actix_web::dev::ServerHandle>);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            drop(handle.stop(false));
+        }
+    }
+}
+
 /// A response, read whole.
 #[derive(Debug)]
 pub struct Answer {
