@@ -196,7 +196,12 @@ impl<T> Future for Verifying<T> {
                 Some(result) => Poll::Ready(result),
                 None => Poll::Pending,
             },
-            VerifyingState::Waiting { future, auth0, req, finish } => {
+            VerifyingState::Waiting {
+                future,
+                auth0,
+                req,
+                finish,
+            } => {
                 let result = match std::task::ready!(future.as_mut().poll(cx)) {
                     Ok(v) => {
                         remember(req, auth0, &v);

@@ -475,6 +475,56 @@ impl Auth0Config {
                 "is true while AUTH0_DPOP_ENABLED is false: enable DPoP, or do not require it",
             ));
         }
+        // Upper bounds: past them a setting quietly turns a check off or holds memory for nothing.
+        let at_most = |var: &'static str, value: Duration, max: u64, why: &str| {
+            if value.as_secs() > max {
+                Err(invalid(var, format!("must be at most {max} seconds: {why}")))
+            } else {
+                Ok(())
+            }
+        };
+        at_most(
+            "AUTH0_LEEWAY",
+            self.leeway,
+            300,
+            "a longer clock leeway accepts expired tokens",
+        )?;
+        at_most(
+            "AUTH0_DPOP_IAT_LEEWAY",
+            self.dpop_iat_leeway,
+            300,
+            "proofs are made just before use",
+        )?;
+        at_most(
+            "AUTH0_DPOP_IAT_OFFSET",
+            self.dpop_iat_offset,
+            3600,
+            "a proof is for one request, now",
+        )?;
+        at_most(
+            "AUTH0_CACHE_TTL_SECONDS",
+            self.cache_ttl,
+            86_400,
+            "keys must be re-read at least daily",
+        )?;
+        at_most(
+            "AUTH0_HTTP_TIMEOUT_SECONDS",
+            self.http_timeout,
+            120,
+            "a request waits for it",
+        )?;
+        if self.token_cache_entries > 1_000_000 {
+            return Err(invalid(
+                "AUTH0_TOKEN_CACHE_ENTRIES",
+                "must be at most 1000000, like 4096",
+            ));
+        }
+        if self.cache_max_entries > 10_000 {
+            return Err(invalid(
+                "AUTH0_CACHE_MAX_ENTRIES",
+                "must be at most 10000, like 100",
+            ));
+        }
         if self.cache_max_entries < 2 {
             return Err(invalid("AUTH0_CACHE_MAX_ENTRIES", "must be at least 2, like 100"));
         }

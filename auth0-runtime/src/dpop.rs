@@ -2,7 +2,7 @@
 //!
 //! [`verify_proof`] runs the proof checks of RFC 9449 §4.3 in a fixed order, each in its own
 //! function so each can be tested alone. Whether the DPoP scheme is accepted at all, the binding of
-//! the access token (`cnf.jkt`, see [`bound_jkt_matches`]) and the replay check (see
+//! the access token (`cnf.jkt` against the proof key's thumbprint) and the replay check (see
 //! [`ReplayStore`]) are the caller's steps around it.
 
 mod htu;
@@ -66,8 +66,8 @@ fn refuse(description: &'static str) -> AuthError {
 /// What proofs are accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ProofSettings {
-    /// Accepted `alg` values. Only asymmetric algorithms ever pass, whatever is listed here
-    /// (see [`is_proof_algorithm`]).
+    /// Accepted `alg` values. Only asymmetric algorithms ever pass, whatever is listed here (and
+    /// the configuration refuses HS* at startup).
     pub(crate) algorithms: Vec<Algorithm>,
     /// Seconds a proof's `iat` may be ahead of our clock.
     pub(crate) iat_leeway: i64,
@@ -214,16 +214,6 @@ fn proof_algorithm(name: &str) -> Option<Algorithm> {
         "EdDSA" => Algorithm::EdDSA,
         _ => return None,
     })
-}
-
-/// Can `alg` sign a DPoP proof? Only asymmetric algorithms can (RFC 9449 §4.2); configuration
-/// should refuse anything else at startup.
-#[allow(
-    dead_code,
-    reason = "for the configuration's startup check of the DPoP algorithms"
-)]
-pub(crate) fn is_proof_algorithm(alg: Algorithm) -> bool {
-    !matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
 }
 
 /// The JWK members that only a private (or symmetric) key has (RFC 7518 §6.2.2, §6.3.2, §6.4;
@@ -464,18 +454,6 @@ pub(crate) fn thumbprint(jwk: &Object) -> Option<String> {
     }
     json.push('}');
     Some(URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, json.as_bytes())))
-}
-
-/// Is the token bound to the proof key? `cnf` must be an object whose `jkt` is a string equal to
-/// `jkt` (RFC 9449 §6.1); other `cnf` members (e.g. `x5t#S256`) are allowed alongside.
-#[allow(
-    dead_code,
-    reason = "the verifier compares `Claims::jkt` itself; kept as the reference rule"
-)]
-pub(crate) fn bound_jkt_matches(cnf: Option<&Value>, jkt: &str) -> bool {
-    cnf.and_then(|c| c.get("jkt"))
-        .and_then(Value::as_str)
-        .is_some_and(|bound| bound == jkt)
 }
 
 #[cfg(test)]

@@ -190,7 +190,7 @@ impl Auth0 {
                 algorithms: config.dpop_algorithms,
                 iat_leeway: secs(config.dpop_iat_leeway),
                 iat_offset: secs(config.dpop_iat_offset),
-                max_jti_len: 256,
+                max_jti_len: ProofSettings::DEFAULT_MAX_JTI_LEN,
             },
             leeway: secs(config.leeway),
             require_at_jwt: config.require_at_jwt,
@@ -462,7 +462,7 @@ impl Auth0 {
             .ok_or(TokenFailure::invalid(
                 "the access token is signed with an algorithm this API does not accept",
             ))?;
-        if header.crit.is_some() {
+        if header.crit {
             return Err(TokenFailure::invalid(
                 "the access token has critical header parameters this API does not support",
             ));
@@ -554,8 +554,13 @@ struct JoseHeader<'a> {
     kid: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     typ: Option<Cow<'a, str>>,
-    #[serde(default)]
-    crit: Option<serde::de::IgnoredAny>,
+    /// Present at all, even `null`: RFC 7515 §4.1.11 extensions this API does not understand.
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
 /// `host[:port]` or `[v6]:port`, nothing else (RFC 3986 reg-name, IP literal, port).

@@ -102,6 +102,7 @@ async fn every_token_failure_is_invalid_token() {
             api.token().header("typ", json!("dpop+jwt")).sign(),
         ),
         ("crit", api.token().header("crit", json!(["exp"])).sign()),
+        ("null crit", api.token().header("crit", json!(null)).sign()),
         ("foreign key", api.token().sign_with_unknown_key()),
         (
             "oversize",
