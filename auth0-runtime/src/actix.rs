@@ -448,22 +448,47 @@ impl RequireAuth {
     }
 
     /// Scopes the token must all have (RFC 6749 `scope`, exact match).
+    ///
+    /// # Panics
+    /// At startup, on an empty list or a value that is not an RFC 6749 scope-token (printable
+    /// ASCII other than space, `"` and `\`): the same mistakes `#[require_auth]` refuses to compile.
     pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
-        self.all_scopes = scopes.into_iter().map(Into::into).collect();
+        self.all_scopes = scope_tokens("scopes", scopes);
         self
     }
 
     /// Scopes of which the token must have at least one.
+    ///
+    /// # Panics
+    /// As [`Self::scopes`].
     pub fn any_scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
-        self.any_scopes = scopes.into_iter().map(Into::into).collect();
+        self.any_scopes = scope_tokens("any_scopes", scopes);
         self
     }
 
     /// Auth0 RBAC permissions the token must all carry.
+    ///
+    /// # Panics
+    /// As [`Self::scopes`].
     pub fn permissions<I: IntoIterator<Item = S>, S: Into<String>>(mut self, permissions: I) -> Self {
-        self.permissions = permissions.into_iter().map(Into::into).collect();
+        self.permissions = scope_tokens("permissions", permissions);
         self
     }
+}
+
+/// Checks a route's requirement once, when the app is built.
+fn scope_tokens<I: IntoIterator<Item = S>, S: Into<String>>(what: &str, values: I) -> Rc<[String]> {
+    let values: Rc<[String]> = values.into_iter().map(Into::into).collect();
+    assert!(!values.is_empty(), "RequireAuth::{what} needs at least one value");
+    for v in values.iter() {
+        let token = !v.is_empty() && v.bytes().all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E));
+        assert!(
+            token,
+            "RequireAuth::{what}: {v:?} is not an RFC 6749 scope-token \
+             (printable ASCII other than space, '\"' and '\\')"
+        );
+    }
+    values
 }
 
 impl<S, B> Transform<S, ServiceRequest> for RequireAuth
@@ -526,5 +551,23 @@ where
             }
             service.call(req).await.map(ServiceResponse::map_into_left_body)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn middleware_requirements_are_scope_tokens() {
+        let ok = RequireAuth::new()
+            .scopes(["read:messages", "a/b~c"])
+            .permissions(["x"]);
+        assert_eq!(ok.all_scopes.len(), 2);
+        for bad in ["read messages", "say\"hi\"", "back\\slash", "café", ""] {
+            let refused = std::panic::catch_unwind(|| RequireAuth::new().any_scopes([bad]));
+            assert!(refused.is_err(), "{bad:?}");
+        }
+        assert!(std::panic::catch_unwind(|| RequireAuth::new().scopes(Vec::<String>::new())).is_err());
     }
 }
