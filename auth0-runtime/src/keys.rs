@@ -163,6 +163,8 @@ struct KeySetEntry {
     refresh_at: Instant,
     stale_until: Instant,
     last_used: AtomicU64,
+    /// Tick at which a caller took on refreshing this set (0: nobody); see [`KeyStore::cached`].
+    refresh_claimed: AtomicU64,
 }
 
 trait Entry {
@@ -179,6 +181,21 @@ impl Entry for KeySetEntry {
     fn last_used(&self) -> &AtomicU64 {
         &self.last_used
     }
+}
+
+/// How long a refresh claim holds before another caller may take it over.
+const REFRESH_CLAIM_LAPSE: Duration = Duration::from_secs(30);
+
+/// Takes on the refresh of a stale set unless someone else has, recently. Ticks are milliseconds
+/// (+1, so that 0 can mean "unclaimed").
+fn claim(claimed: &AtomicU64, tick: u64) -> bool {
+    let tick = tick.saturating_add(1);
+    let previous = claimed.load(Ordering::Relaxed);
+    let lapse = u64::try_from(REFRESH_CLAIM_LAPSE.as_millis()).unwrap_or(u64::MAX);
+    (previous == 0 || tick.saturating_sub(previous) >= lapse)
+        && claimed
+            .compare_exchange(previous, tick, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
 }
 
 fn touch(stamp: &AtomicU64, tick: u64) {
@@ -289,22 +306,30 @@ impl KeyStore {
         }
     }
 
-    /// Hot path: the fresh cached key `kid` of `issuer`, without lock, I/O or allocation.
+    /// Hot path: the cached key `kid` of `issuer`, without lock, I/O or allocation.
     ///
     /// `issuer` is the exact issuer string, already checked against the configured allow-list.
+    /// Past its refresh time a set is still served (stale-while-revalidate): exactly one caller
+    /// gets `None` and refreshes it through [`Self::fetch`], so requests never queue behind a
+    /// routine refresh, nor behind an issuer that hangs. A claim lapses after
+    /// [`REFRESH_CLAIM_LAPSE`], in case its caller went away.
     pub(crate) fn cached(&self, issuer: &str, kid: &str) -> Option<Arc<VerifyingKey>> {
+        self.lookup(issuer, kid, true)
+    }
+
+    fn lookup(&self, issuer: &str, kid: &str, serve_stale: bool) -> Option<Arc<VerifyingKey>> {
         let snapshot = self.snapshot.load();
         let now = Instant::now();
         let issuer_entry = snapshot.issuers.get(issuer)?;
-        if now >= issuer_entry.refresh_at {
-            return None;
-        }
         let set = snapshot.key_sets.get(&*issuer_entry.jwks_uri)?;
-        if now >= set.refresh_at {
-            return None;
-        }
         let key = set.keys.get(kid)?;
         let tick = self.tick(now);
+        if now >= issuer_entry.refresh_at || now >= set.refresh_at {
+            let usable = now < issuer_entry.stale_until && now < set.stale_until;
+            if !serve_stale || !usable || claim(&set.refresh_claimed, tick) {
+                return None;
+            }
+        }
         touch(&issuer_entry.last_used, tick);
         touch(&set.last_used, tick);
         Some(Arc::clone(key))
@@ -314,7 +339,7 @@ impl KeyStore {
     /// for any number of concurrent callers), or refetches the key set once when `kid` is unknown (at
     /// most once per cooldown).
     pub(crate) async fn fetch(&self, issuer: &str, kid: &str) -> Result<Arc<VerifyingKey>, KeyError> {
-        if let Some(key) = self.cached(issuer, kid) {
+        if let Some(key) = self.lookup(issuer, kid, false) {
             return Ok(key);
         }
         let flight = self.flight(issuer);
@@ -598,6 +623,7 @@ impl KeyStore {
             refresh_at: now + lifetime,
             stale_until: now + lifetime + STALE_LIMIT,
             last_used: AtomicU64::new(self.tick(now)),
+            refresh_claimed: AtomicU64::new(0),
         });
         let max = self.settings.cache_max_entries;
         let changed = self.update(|snapshot| {
@@ -625,6 +651,7 @@ impl KeyStore {
             refresh_at: retry_at.min(set.stale_until),
             stale_until: set.stale_until,
             last_used: AtomicU64::new(set.last_used.load(Ordering::Relaxed)),
+            refresh_claimed: AtomicU64::new(0),
         });
         let max = self.settings.cache_max_entries;
         self.update(|snapshot| insert_bounded(&mut snapshot.key_sets, url, extended, max));
@@ -972,6 +999,34 @@ mod tests {
 
     fn counts(issuer: &TestIssuer) -> (usize, usize) {
         (issuer.discovery_fetches(), issuer.jwks_fetches())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stale_set_is_served_while_one_caller_refreshes_it() {
+        let issuer = TestIssuer::start();
+        issuer.set_max_age(Some(1));
+        let keys = store(&issuer);
+        let iss = issuer.issuer();
+        keys.fetch(&iss, "key-1").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+
+        // Past its lifetime: exactly one caller is sent to refresh, everyone else is served.
+        let misses = (0..50).filter(|_| keys.cached(&iss, "key-1").is_none()).count();
+        assert_eq!(misses, 1);
+
+        // The refresh hangs on a slow issuer; requests meanwhile are not held up.
+        issuer.set_fault(Fault::Slow(Duration::from_secs(2)));
+        let refreshing = {
+            let (keys, iss) = (Arc::clone(&keys), iss.clone());
+            tokio::spawn(async move { keys.fetch(&iss, "key-1").await })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = std::time::Instant::now();
+        assert!((0..50).all(|_| keys.cached(&iss, "key-1").is_some()));
+        assert!(started.elapsed() < Duration::from_millis(100));
+        issuer.set_fault(Fault::None);
+        assert!(refreshing.await.unwrap().is_ok());
+        assert_eq!(counts(&issuer), (2, 2), "one refresh of each document");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
