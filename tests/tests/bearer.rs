@@ -4,7 +4,7 @@ mod common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use common::{AUDIENCE, Answer, Api};
+use common::{AUDIENCE, Answer, Api, now};
 use serde_json::json;
 
 const BOTH: &str = "Bearer realm=\"api\", DPoP algs=\"ES256\"";
@@ -450,12 +450,6 @@ async fn the_error_response_can_be_customised_in_one_place() {
         Some("custom")
     );
     Answer::read(resp).await.assert_refused(401, "unauthorized");
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[tokio::test]

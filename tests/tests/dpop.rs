@@ -4,7 +4,7 @@
 mod common;
 
 use auth0_runtime::testing::{DpopKey, ProofBuilder};
-use common::{Answer, Api};
+use common::{Answer, Api, now};
 use serde_json::json;
 
 /// The bare challenge of each mode.
@@ -113,12 +113,6 @@ fn on_bearer_challenge(answer: &Answer) {
 #[track_caller]
 fn assert_description(answer: &Answer, description: &str) {
     assert_eq!(answer.description(), Some(description), "{answer:?}");
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[tokio::test]

@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Remembers which DPoP proofs were already used, so that each is accepted once.
 ///
@@ -159,10 +158,7 @@ impl fmt::Debug for MemoryReplayStore {
 
 impl ReplayStore for MemoryReplayStore {
     fn check_and_record(&self, jkt: &str, jti: &str, expires_at: i64) -> bool {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        self.check_and_record_at(jkt, jti, expires_at, now)
+        self.check_and_record_at(jkt, jti, expires_at, crate::verify::now())
     }
 }
 

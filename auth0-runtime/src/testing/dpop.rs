@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::error::Unspecified;
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
@@ -13,13 +12,7 @@ use serde_json::{Map, Value};
 
 use super::kit_failure;
 use crate::dpop::{access_token_hash, ec_public_jwk, sign_proof, thumbprint};
-
-/// Seconds since the Unix epoch.
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
-}
+use crate::verify::now;
 
 /// A client's DPoP key: a P-256 key pair that signs proofs with `ES256`.
 ///

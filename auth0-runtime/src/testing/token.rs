@@ -1,8 +1,8 @@
 //! [`TokenBuilder`]: access tokens from the test issuer, well-formed or deliberately not.
 
+use crate::verify::now;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,13 +15,6 @@ use super::{Shared, kit_failure};
 
 /// The `kid` put in a token signed with a key the issuer never published (when none is set).
 const UNPUBLISHED_KID: &str = "unpublished-key";
-
-/// Seconds since the Unix epoch.
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
-}
 
 fn b64_json(map: &Map<String, Value>) -> String {
     URL_SAFE_NO_PAD.encode(Value::Object(map.clone()).to_string())

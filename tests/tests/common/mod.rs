@@ -170,6 +170,13 @@ impl Drop for Server {
     }
 }
 
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// A response, read whole.
 #[derive(Debug)]
 pub struct Answer {
