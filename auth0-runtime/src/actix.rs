@@ -92,16 +92,16 @@ impl Auth0 {
         actix_web::error::InternalError::from_response(error, response).into()
     }
 
-    /// Verifies `req`, synchronously when the key is cached.
+    /// Verifies `req`, synchronously when the key is cached and the replay store answers at once.
     fn verify_request(
         &self,
         req: &HttpRequest,
     ) -> Result<Result<Verified, Denied>, LocalBoxFuture<Result<Verified, Denied>>> {
         match self.attempt(req) {
             Attempt::Done(result) => Ok(result),
-            Attempt::NeedsKey(pending) => {
+            unfinished => {
                 let auth0 = self.clone();
-                Err(Box::pin(async move { auth0.verify_pending(pending).await }))
+                Err(Box::pin(async move { auth0.settle(unfinished).await }))
             }
         }
     }

@@ -17,10 +17,12 @@ pub(crate) struct TokenCache {
     slots: Box<[ArcSwapOption<Entry>]>,
 }
 
-struct Entry {
+pub(crate) struct Entry {
     digest: [u8; 32],
     generation: u64,
-    claims: Arc<TokenClaims>,
+    /// The key that verified the token: a hit counts only while its key set is still usable.
+    pub(crate) kid: Box<str>,
+    pub(crate) claims: Arc<TokenClaims>,
 }
 
 /// A token's digest, computed once per request and used for both lookup and insertion.
@@ -53,19 +55,20 @@ impl TokenCache {
         !self.slots.is_empty()
     }
 
-    /// The claims of a token verified under key-set `generation`, if cached.
-    pub(crate) fn get(&self, key: &Key, generation: u64) -> Option<Arc<TokenClaims>> {
+    /// The entry of a token verified under key-set `generation`, if cached.
+    pub(crate) fn get(&self, key: &Key, generation: u64) -> Option<Arc<Entry>> {
         let slot = key.slot(&self.slots)?;
         let guard = slot.load();
         let entry = guard.as_ref()?;
-        (entry.digest == key.0 && entry.generation == generation).then(|| Arc::clone(&entry.claims))
+        (entry.digest == key.0 && entry.generation == generation).then(|| Arc::clone(entry))
     }
 
-    pub(crate) fn insert(&self, key: Key, generation: u64, claims: Arc<TokenClaims>) {
+    pub(crate) fn insert(&self, key: Key, generation: u64, kid: &str, claims: Arc<TokenClaims>) {
         if let Some(slot) = key.slot(&self.slots) {
             slot.store(Some(Arc::new(Entry {
                 digest: key.0,
                 generation,
+                kid: kid.into(),
                 claims,
             })));
         }
@@ -84,9 +87,9 @@ mod tests {
     #[test]
     fn a_hit_needs_the_same_token_and_generation() {
         let cache = TokenCache::new(64);
-        cache.insert(Key::of("token-a"), 1, claims("a"));
+        cache.insert(Key::of("token-a"), 1, "kid", claims("a"));
         assert_eq!(
-            cache.get(&Key::of("token-a"), 1).map(|c| c.sub.clone()),
+            cache.get(&Key::of("token-a"), 1).map(|c| c.claims.sub.clone()),
             Some("a".to_owned())
         );
         assert!(cache.get(&Key::of("token-b"), 1).is_none());
@@ -100,14 +103,14 @@ mod tests {
     fn it_is_bounded_and_can_be_off() {
         let cache = TokenCache::new(8);
         for i in 0..1000 {
-            cache.insert(Key::of(&format!("t{i}")), 0, claims("x"));
+            cache.insert(Key::of(&format!("t{i}")), 0, "kid", claims("x"));
         }
         let live = (0..1000)
             .filter(|i| cache.get(&Key::of(&format!("t{i}")), 0).is_some())
             .count();
         assert!(live <= 8, "{live}");
         let off = TokenCache::new(0);
-        off.insert(Key::of("t"), 0, claims("x"));
+        off.insert(Key::of("t"), 0, "kid", claims("x"));
         assert!(!off.enabled() && off.get(&Key::of("t"), 0).is_none());
     }
 }

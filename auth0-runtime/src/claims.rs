@@ -233,9 +233,10 @@ impl<'de> Visitor<'de> for WireVisitor {
             }
         }
         Ok(Wire((|| {
+            // A binding that is there but unreadable is refused, never read as "no binding".
             let cnf = match cnf {
                 None => None,
-                Some(Value::Object(m)) => Some(m),
+                Some(Value::Object(m)) if m.get("jkt").is_none_or(Value::is_string) => Some(m),
                 Some(_) => return Err("the access token's confirmation claim is malformed"),
             };
             let act = match act {

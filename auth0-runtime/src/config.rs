@@ -87,6 +87,7 @@ pub struct Auth0Config {
     pub(crate) cache_max_entries: usize,
     pub(crate) token_cache_entries: usize,
     pub(crate) refetch_cooldown: Duration,
+    pub(crate) stale_limit: Duration,
     pub(crate) http_timeout: Duration,
     pub(crate) trust_proxy: bool,
     pub(crate) trusted_proxies: Vec<String>,
@@ -96,6 +97,10 @@ pub struct Auth0Config {
     pub(crate) http_client: Option<reqwest::Client>,
     pub(crate) error_handler: Option<ErrorHandler>,
     pub(crate) replay_store: Option<Arc<dyn ReplayStore>>,
+    pub(crate) replay_store_capacity: usize,
+    pub(crate) public_origins: Vec<String>,
+    /// Unix seconds; tests of the crate move it.
+    pub(crate) clock: fn() -> i64,
 }
 
 impl fmt::Debug for Auth0Config {
@@ -137,6 +142,7 @@ impl Auth0Config {
             cache_max_entries: 100,
             token_cache_entries: 4096,
             refetch_cooldown: Duration::from_secs(30),
+            stale_limit: crate::keys::STALE_LIMIT,
             http_timeout: Duration::from_secs(10),
             trust_proxy: false,
             trusted_proxies: Vec::new(),
@@ -146,6 +152,9 @@ impl Auth0Config {
             http_client: None,
             error_handler: None,
             replay_store: None,
+            replay_store_capacity: crate::MemoryReplayStore::DEFAULT_CAPACITY,
+            public_origins: Vec::new(),
+            clock: crate::verify::now,
         }
     }
 
@@ -200,6 +209,17 @@ impl Auth0Config {
         }
         if let Some(v) = get("AUTH0_TRUSTED_PROXIES") {
             config.trusted_proxies = v.split(',').map(|p| p.trim().to_owned()).collect();
+        }
+        if let Some(v) = get("AUTH0_PUBLIC_ORIGINS") {
+            config.public_origins = v.split(',').map(|o| o.trim().to_owned()).collect();
+        }
+        if let Some(v) = get("AUTH0_REPLAY_STORE_CAPACITY") {
+            config.replay_store_capacity = v.parse().map_err(|_| {
+                invalid(
+                    "AUTH0_REPLAY_STORE_CAPACITY",
+                    "must be a whole number of DPoP proofs, like 330000 (1000 a second over the proof window)",
+                )
+            })?;
         }
         if let Some(v) = get("AUTH0_DPOP_IAT_LEEWAY") {
             config.dpop_iat_leeway = parse_seconds("AUTH0_DPOP_IAT_LEEWAY", &v, "30")?;
@@ -352,6 +372,14 @@ impl Auth0Config {
         self
     }
 
+    /// How long past their lifetime the last good discovery document and key set are still
+    /// served while refreshes fail (default 24 hours). Past it, requests get 503 until the issuer
+    /// answers again, and tokens verified earlier stop passing.
+    pub fn stale_limit(mut self, limit: Duration) -> Self {
+        self.stale_limit = limit;
+        self
+    }
+
     /// Honour `X-Forwarded-Proto/Host/Prefix` when building the request URL a DPoP proof must
     /// match (default `false`). Enable only behind a proxy that sets these headers itself.
     pub fn trust_proxy(mut self, trust: bool) -> Self {
@@ -367,6 +395,29 @@ impl Auth0Config {
         S: Into<String>,
     {
         self.trusted_proxies = proxies.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The API's public origins, as clients address it (`https://api.example.com`, one per
+    /// deployment name or region that serves the same routes). When set, a DPoP proof's `htu`
+    /// origin must be one of these, whatever `Host` or forwarded headers say, and only the path
+    /// is taken from the request: a proof made for another deployment is refused.
+    pub fn public_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.public_origins = origins.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How many DPoP proofs the default in-memory replay store holds (default
+    /// [`MemoryReplayStore::DEFAULT_CAPACITY`](crate::MemoryReplayStore::DEFAULT_CAPACITY): 1 000
+    /// proofs a second over the default 330-second window, about 8 MB). Size it for your peak
+    /// DPoP request rate times the proof window; when full, new proofs get 503. Ignored with
+    /// [`Self::replay_store`].
+    pub fn replay_store_capacity(mut self, records: usize) -> Self {
+        self.replay_store_capacity = records;
         self
     }
 
@@ -420,6 +471,29 @@ impl Auth0Config {
     pub fn replay_store(mut self, store: impl ReplayStore) -> Self {
         self.replay_store = Some(Arc::new(store));
         self
+    }
+
+    /// The public origins, normalised (`https://api.example.com`, no trailing `/`).
+    pub(crate) fn origins(&self) -> Result<Vec<String>, ConfigError> {
+        self.public_origins
+            .iter()
+            .map(|raw| {
+                let bad = || {
+                    invalid(
+                        "AUTH0_PUBLIC_ORIGINS",
+                        "must list origins like https://api.example.com (scheme and host, an optional port, no path)",
+                    )
+                };
+                let normal = crate::normalize_htu(raw.trim()).ok_or_else(bad)?;
+                let origin = normal.strip_suffix('/').ok_or_else(bad)?;
+                let bare = raw.trim().trim_end_matches('/');
+                let has_path_or_query = bare.contains(['?', '#']) || bare.matches('/').count() > 2;
+                if has_path_or_query || origin.matches('/').count() > 2 {
+                    return Err(bad());
+                }
+                Ok(origin.to_owned())
+            })
+            .collect()
     }
 
     /// The trusted proxy blocks, parsed.
@@ -508,6 +582,12 @@ impl Auth0Config {
             "keys must be re-read at least daily",
         )?;
         at_most(
+            "stale_limit",
+            self.stale_limit,
+            7 * 86_400,
+            "keys an issuer stopped publishing must not be trusted for long",
+        )?;
+        at_most(
             "AUTH0_HTTP_TIMEOUT_SECONDS",
             self.http_timeout,
             120,
@@ -523,6 +603,12 @@ impl Auth0Config {
             return Err(invalid(
                 "AUTH0_CACHE_MAX_ENTRIES",
                 "must be at most 10000, like 100",
+            ));
+        }
+        if !(1..=50_000_000).contains(&self.replay_store_capacity) {
+            return Err(invalid(
+                "AUTH0_REPLAY_STORE_CAPACITY",
+                "must be between 1 and 50000000 DPoP proofs, like 330000",
             ));
         }
         if self.cache_max_entries < 2 {

@@ -33,7 +33,7 @@ use crate::jws::{self, Jws, JwsError};
 pub(crate) use build::{ProofOverrides, build_proof, ec_public_jwk, sign_proof};
 pub use htu::normalize_htu;
 pub(crate) use htu::{UrlParts, request_url};
-pub use replay::{MemoryReplayStore, ReplayStore};
+pub use replay::{MemoryReplayStore, ProofUse, ReplayCheck, ReplayOutcome, ReplayStore};
 
 type Object = Map<String, Value>;
 
@@ -54,6 +54,8 @@ pub(crate) mod why {
     pub(crate) const IAT: &str = "the DPoP proof has no valid iat";
     pub(crate) const EXPIRED: &str = "the DPoP proof has expired";
     pub(crate) const FUTURE: &str = "the DPoP proof is dated in the future";
+    pub(crate) const NOT_YET: &str = "the DPoP proof is not valid yet";
+    pub(crate) const TIMES: &str = "the DPoP proof has a malformed exp or nbf";
     pub(crate) const ATH_MISSING: &str = "the DPoP proof is not bound to the access token";
     pub(crate) const ATH: &str = "the DPoP proof was made for another access token";
     pub(crate) const KEY_ID: &str = "the DPoP proof key cannot be identified";
@@ -103,6 +105,10 @@ pub(crate) struct ProofRequest<'a> {
     pub(crate) url: &'a str,
     /// The access token from the `Authorization: DPoP` header.
     pub(crate) access_token: &'a str,
+    /// The API's public origins (`https://api.example.com`, normalised, no trailing `/`): when
+    /// any are configured the `htu` origin must be one of them, and only its path is compared
+    /// with the request's.
+    pub(crate) public_origins: &'a [String],
     /// Our clock, unix seconds.
     pub(crate) now: i64,
 }
@@ -119,8 +125,9 @@ pub(crate) struct VerifiedProof {
 }
 
 impl VerifiedProof {
-    /// Until when (unix seconds, inclusive) the replay store must remember this proof: after
-    /// that the `iat` check refuses it anyway.
+    /// Until when (unix seconds, inclusive) the replay store must remember this proof: the last
+    /// second at which it passes the `iat` check (`iat >= now - offset`); after it, it never
+    /// passes again.
     pub(crate) fn replay_expires_at(&self, settings: &ProofSettings) -> i64 {
         self.iat.saturating_add(settings.iat_offset.max(0))
     }
@@ -129,7 +136,7 @@ impl VerifiedProof {
 /// Verify a DPoP proof against the request it came with (RFC 9449 §4.3, checks 2–11).
 ///
 /// The checks run in this order, the first failure deciding the answer: structure ([`jws::parse`]),
-/// `typ`, `crit`, `alg`, `jwk`, signature, `jti`, `htm`, `htu`, `iat`, `ath`; then the key's
+/// `typ`, `crit`, `alg`, `jwk`, signature, `jti`, `htm`, `htu`, `iat`, `exp`/`nbf`, `ath`; then the key's
 /// thumbprint is computed. Every failure is `AuthError::InvalidDpopProof` with a fixed description.
 pub(crate) fn verify_proof(
     proof: &str,
@@ -150,8 +157,9 @@ pub(crate) fn verify_proof(
     let payload: Object = serde_json::from_slice(&jws.payload).map_err(|_| refuse(why::MALFORMED))?;
     let jti = check_jti(&payload, settings.max_jti_len)?;
     check_htm(&payload, req.method)?;
-    check_htu(&payload, req.url)?;
+    check_htu(&payload, req.url, req.public_origins)?;
     let iat = check_iat(&payload, req.now, settings)?;
+    check_exp_nbf(&payload, req.now, settings)?;
     check_ath(&payload, req.access_token)?;
 
     let jkt = thumbprint(jwk).ok_or(refuse(why::KEY_ID))?;
@@ -373,29 +381,66 @@ pub(crate) fn check_htm(payload: &Object, method: &str) -> Result<(), AuthError>
 }
 
 /// `htu`: the request URL, both sides normalised with [`normalize_htu`] (query and fragment
-/// ignored, RFC 9449 §4.3 check 9).
-pub(crate) fn check_htu(payload: &Object, request_url: &str) -> Result<(), AuthError> {
+/// ignored, RFC 9449 §4.3 check 9). With `public_origins`, the origin is not taken from the
+/// request (its `Host` is the client's to choose): it must be one of them, and the paths match.
+pub(crate) fn check_htu(
+    payload: &Object,
+    request_url: &str,
+    public_origins: &[String],
+) -> Result<(), AuthError> {
     let htu = payload.get("htu").and_then(Value::as_str).and_then(normalize_htu);
-    match (htu, normalize_htu(request_url)) {
-        (Some(htu), Some(url)) if htu == url => Ok(()),
-        _ => Err(refuse(why::HTU)),
+    let matches = match (htu, normalize_htu(request_url)) {
+        (Some(htu), Some(url)) if public_origins.is_empty() => htu == url,
+        (Some(htu), Some(url)) => {
+            let (origin, path) = split_origin(&htu);
+            public_origins.iter().any(|o| o == origin) && path == split_origin(&url).1
+        }
+        _ => false,
+    };
+    if matches { Ok(()) } else { Err(refuse(why::HTU)) }
+}
+
+/// `scheme://authority` and the path of a normalised URL (which always has a path).
+fn split_origin(url: &str) -> (&str, &str) {
+    let authority = url.find("://").map_or(0, |i| i + 3);
+    let path = url[authority..].find('/').map_or(url.len(), |i| authority + i);
+    url.split_at(path)
+}
+
+/// `exp` and `nbf` are optional in a proof, but when present they hold (RFC 7519 §4.1.4–5),
+/// within the `iat` leeway; a non-numeric value is refused.
+pub(crate) fn check_exp_nbf(payload: &Object, now: i64, settings: &ProofSettings) -> Result<(), AuthError> {
+    let time = |name| match payload.get(name) {
+        None => Ok(None),
+        Some(value) => numeric_date(value).map(Some).ok_or(refuse(why::TIMES)),
+    };
+    let leeway = settings.iat_leeway;
+    if time("exp")?.is_some_and(|exp| now >= exp.saturating_add(leeway)) {
+        return Err(refuse(why::EXPIRED));
+    }
+    if time("nbf")?.is_some_and(|nbf| now.saturating_add(leeway) < nbf) {
+        return Err(refuse(why::NOT_YET));
+    }
+    Ok(())
+}
+
+/// A JSON number as unix seconds (fractions rounded down, saturating); `None` for anything else.
+fn numeric_date(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            // NaN and infinities cannot come out of JSON.
+            n.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64)
+        }),
+        _ => None,
     }
 }
 
 /// `iat`: a number (fractions allowed, rounded down) within `[now - iat_offset, now + iat_leeway]`.
 pub(crate) fn check_iat(payload: &Object, now: i64, settings: &ProofSettings) -> Result<i64, AuthError> {
-    let iat = match payload.get("iat") {
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(i) => i,
-            // Saturating conversion; NaN and infinities cannot come out of JSON.
-            None => n
-                .as_f64()
-                .filter(|f| f.is_finite())
-                .map(|f| f.floor() as i64)
-                .ok_or(refuse(why::IAT))?,
-        },
-        _ => return Err(refuse(why::IAT)),
-    };
+    let iat = payload
+        .get("iat")
+        .and_then(numeric_date)
+        .ok_or(refuse(why::IAT))?;
     if iat < now.saturating_sub(settings.iat_offset) {
         Err(refuse(why::EXPIRED))
     } else if iat > now.saturating_add(settings.iat_leeway) {

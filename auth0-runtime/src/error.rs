@@ -34,8 +34,9 @@ pub enum AuthError {
         /// What is missing, in words.
         description: &'static str,
     },
-    /// The issuer's keys cannot be fetched and none are cached: 503 `temporarily_unavailable`.
-    #[error("signing keys unavailable: {0}")]
+    /// The issuer's keys cannot be fetched and none are cached, or the DPoP replay store cannot
+    /// record the proof (full, or unreachable): 503 `temporarily_unavailable`.
+    #[error("temporarily unavailable: {0}")]
     Unavailable(&'static str),
     /// Not configured, or an internal fault: 500 `internal_server_error`.
     #[error("internal error: {0}")]

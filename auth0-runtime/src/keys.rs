@@ -8,8 +8,13 @@
 //! callers on a cold cache share one discovery fetch and one key-set fetch (each waiter re-checks the
 //! snapshot after acquiring the mutex). The same mutex guards the per-issuer bookkeeping: when an
 //! unknown `kid` last forced a refetch (at most once per cooldown) and how long to back off after a
-//! failed fetch. A failed refresh keeps serving the last good keys for up to [`STALE_LIMIT`] past
-//! their expiry, retrying at most once per back-off period.
+//! failed fetch. A failed refresh keeps serving the last good keys for up to the stale limit
+//! ([`STALE_LIMIT`] by default) past their expiry, retrying at most once per back-off period.
+//!
+//! Fetches run in tasks of their own, never in the future of the request that needed them: a
+//! request that is dropped (client reset, timeout middleware) cannot stall a refresh, leave it
+//! claimed, or spend the unknown-`kid` cooldown without fetching. Configured issuers are never
+//! evicted, so no mix of tokens can turn cached issuers into fetches.
 //!
 //! Only the issuer's discovery document decides where keys come from: `jku`, `x5u` and `x5c` are never
 //! looked at, from a token or from a key set.
@@ -63,6 +68,10 @@ pub(crate) struct KeySettings {
     pub(crate) refetch_cooldown: Duration,
     /// Algorithms accepted for access tokens; keys are pre-parsed for these only.
     pub(crate) algorithms: Vec<Algorithm>,
+    /// The configured issuers: never evicted, whatever `cache_max_entries` says.
+    pub(crate) pinned: Vec<String>,
+    /// How long past its lifetime a document is still served while refreshes fail.
+    pub(crate) stale_limit: Duration,
 }
 
 impl Default for KeySettings {
@@ -72,6 +81,8 @@ impl Default for KeySettings {
             cache_max_entries: 100,
             refetch_cooldown: Duration::from_secs(30),
             algorithms: vec![Algorithm::RS256],
+            pinned: Vec::new(),
+            stale_limit: STALE_LIMIT,
         }
     }
 }
@@ -187,7 +198,8 @@ impl Entry for KeySetEntry {
 const REFRESH_CLAIM_LAPSE: Duration = Duration::from_secs(30);
 
 /// Takes on the refresh of a stale set unless someone else has, recently. Ticks are milliseconds
-/// (+1, so that 0 can mean "unclaimed").
+/// (+1, so that 0 can mean "unclaimed"). The refresh task releases the claim when it ends, on
+/// every path ([`Release`]); the lapse only covers a task that never ran (runtime shut down).
 fn claim(claimed: &AtomicU64, tick: u64) -> bool {
     let tick = tick.saturating_add(1);
     let previous = claimed.load(Ordering::Relaxed);
@@ -196,6 +208,15 @@ fn claim(claimed: &AtomicU64, tick: u64) -> bool {
         && claimed
             .compare_exchange(previous, tick, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
+}
+
+/// Releases a refresh claim when the refresh task ends, however it ends.
+struct Release(Arc<KeySetEntry>);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.0.refresh_claimed.store(0, Ordering::Release);
+    }
 }
 
 fn touch(stamp: &AtomicU64, tick: u64) {
@@ -294,7 +315,7 @@ impl fmt::Debug for KeyStore {
 impl KeyStore {
     /// A store fetching with `http` (which carries the timeouts and the redirect policy).
     pub(crate) fn new(http: reqwest::Client, mut settings: KeySettings) -> Self {
-        settings.cache_max_entries = settings.cache_max_entries.max(2);
+        settings.cache_max_entries = settings.cache_max_entries.max(2).max(settings.pinned.len());
         Self {
             http,
             settings,
@@ -309,15 +330,10 @@ impl KeyStore {
     /// Hot path: the cached key `kid` of `issuer`, without lock, I/O or allocation.
     ///
     /// `issuer` is the exact issuer string, already checked against the configured allow-list.
-    /// Past its refresh time a set is still served (stale-while-revalidate): exactly one caller
-    /// gets `None` and refreshes it through [`Self::fetch`], so requests never queue behind a
-    /// routine refresh, nor behind an issuer that hangs. A claim lapses after
-    /// [`REFRESH_CLAIM_LAPSE`], in case its caller went away.
-    pub(crate) fn cached(&self, issuer: &str, kid: &str) -> Option<Arc<VerifyingKey>> {
-        self.lookup(issuer, kid, true)
-    }
-
-    fn lookup(&self, issuer: &str, kid: &str, serve_stale: bool) -> Option<Arc<VerifyingKey>> {
+    /// Past its refresh time a set is still served (stale-while-revalidate) while one caller
+    /// starts a refresh task, so requests never queue behind a routine refresh, nor behind an
+    /// issuer that hangs. Past its stale limit nothing is served.
+    pub(crate) fn cached(self: &Arc<Self>, issuer: &str, kid: &str) -> Option<Arc<VerifyingKey>> {
         let snapshot = self.snapshot.load();
         let now = Instant::now();
         let issuer_entry = snapshot.issuers.get(issuer)?;
@@ -326,7 +342,11 @@ impl KeyStore {
         let tick = self.tick(now);
         if now >= issuer_entry.refresh_at || now >= set.refresh_at {
             let usable = now < issuer_entry.stale_until && now < set.stale_until;
-            if !serve_stale || !usable || claim(&set.refresh_claimed, tick) {
+            if !usable {
+                return None;
+            }
+            // Outside a runtime nothing can run in the background: the claimer refreshes inline.
+            if claim(&set.refresh_claimed, tick) && !self.refresh_in_background(issuer, kid, set) {
                 return None;
             }
         }
@@ -335,13 +355,54 @@ impl KeyStore {
         Some(Arc::clone(key))
     }
 
+    /// A fresh cached key, without claiming anything.
+    fn fresh(&self, issuer: &str, kid: &str) -> Option<Arc<VerifyingKey>> {
+        let snapshot = self.snapshot.load();
+        let now = Instant::now();
+        let issuer_entry = snapshot.issuers.get(issuer)?;
+        let set = snapshot.key_sets.get(&*issuer_entry.jwks_uri)?;
+        (now < issuer_entry.refresh_at && now < set.refresh_at).then(|| set.keys.get(kid).cloned())?
+    }
+
+    /// Starts the refresh of a stale set in a task of its own; `false` outside a tokio runtime.
+    fn refresh_in_background(self: &Arc<Self>, issuer: &str, kid: &str, set: &Arc<KeySetEntry>) -> bool {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            set.refresh_claimed.store(0, Ordering::Release);
+            return false;
+        };
+        let release = Release(Arc::clone(set));
+        let (store, issuer, kid) = (Arc::clone(self), issuer.to_owned(), kid.to_owned());
+        runtime.spawn(async move {
+            let _release = release;
+            let _ = store.fetch_here(&issuer, &kid).await;
+        });
+        true
+    }
+
     /// Slow path: fetches discovery and the key set of `issuer` when nothing fresh is cached (one fetch
     /// for any number of concurrent callers), or refetches the key set once when `kid` is unknown (at
     /// most once per cooldown).
-    pub(crate) async fn fetch(&self, issuer: &str, kid: &str) -> Result<Arc<VerifyingKey>, KeyError> {
-        if let Some(key) = self.lookup(issuer, kid, false) {
+    ///
+    /// The work runs in a task of its own (when there is a runtime): dropping this future only
+    /// stops waiting for it.
+    pub(crate) async fn fetch(
+        self: &Arc<Self>,
+        issuer: &str,
+        kid: &str,
+    ) -> Result<Arc<VerifyingKey>, KeyError> {
+        if let Some(key) = self.fresh(issuer, kid) {
             return Ok(key);
         }
+        let (store, owned_issuer, owned_kid) = (Arc::clone(self), issuer.to_owned(), kid.to_owned());
+        let work = async move { store.fetch_here(&owned_issuer, &owned_kid).await };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime.spawn(work).await.unwrap_or(Err(KeyError::Unavailable)),
+            Err(_) => work.await,
+        }
+    }
+
+    /// [`Self::fetch`], in the calling task.
+    async fn fetch_here(&self, issuer: &str, kid: &str) -> Result<Arc<VerifyingKey>, KeyError> {
         let flight = self.flight(issuer);
         let mut state = flight.lock().await;
         self.fetch_locked(issuer, kid, &mut state).await
@@ -362,8 +423,11 @@ impl KeyStore {
             return Arc::clone(flight);
         }
         if flights.len() >= self.settings.cache_max_entries.saturating_mul(2) {
-            // Forget idle issuers (nobody holds or waits for their mutex).
-            flights.retain(|_, flight| Arc::strong_count(flight) > 1);
+            // Forget idle issuers (nobody holds or waits for their mutex), except configured ones:
+            // their back-off must survive.
+            let pinned = &self.settings.pinned;
+            flights
+                .retain(|name, flight| Arc::strong_count(flight) > 1 || pinned.iter().any(|p| **p == **name));
         }
         let flight = Arc::new(tokio::sync::Mutex::new(FlightState::default()));
         flights.insert(issuer.into(), Arc::clone(&flight));
@@ -592,11 +656,32 @@ impl KeyStore {
         let entry = Arc::new(IssuerEntry {
             jwks_uri,
             refresh_at: now + lifetime,
-            stale_until: now + lifetime + STALE_LIMIT,
+            stale_until: now + lifetime + self.settings.stale_limit,
             last_used: AtomicU64::new(self.tick(now)),
         });
+        self.update(|snapshot| self.insert_issuer(snapshot, issuer, entry));
+    }
+
+    fn is_pinned(&self, issuer: &str) -> bool {
+        self.settings.pinned.iter().any(|p| p == issuer)
+    }
+
+    fn insert_issuer(&self, snapshot: &mut Snapshot, issuer: &str, entry: Arc<IssuerEntry>) {
         let max = self.settings.cache_max_entries;
-        self.update(|snapshot| insert_bounded(&mut snapshot.issuers, issuer, entry, max));
+        insert_bounded(&mut snapshot.issuers, issuer, entry, max, |name| {
+            self.is_pinned(name)
+        });
+    }
+
+    fn insert_key_set(&self, snapshot: &mut Snapshot, url: &str, entry: Arc<KeySetEntry>) {
+        let max = self.settings.cache_max_entries;
+        let issuers = &snapshot.issuers;
+        let pinned = |uri: &str| {
+            issuers
+                .iter()
+                .any(|(name, issuer)| &*issuer.jwks_uri == uri && self.is_pinned(name))
+        };
+        insert_bounded(&mut snapshot.key_sets, url, entry, max, pinned);
     }
 
     /// Serve a stale discovery result from the hot path until `retry_at` (bounded by its stale limit).
@@ -610,8 +695,7 @@ impl KeyStore {
             stale_until: entry.stale_until,
             last_used: AtomicU64::new(entry.last_used.load(Ordering::Relaxed)),
         });
-        let max = self.settings.cache_max_entries;
-        self.update(|snapshot| insert_bounded(&mut snapshot.issuers, issuer, extended, max));
+        self.update(|snapshot| self.insert_issuer(snapshot, issuer, extended));
     }
 
     /// Stores a fetched key set; bumps the generation when it differs from the cached one.
@@ -621,17 +705,16 @@ impl KeyStore {
         let entry = Arc::new(KeySetEntry {
             keys: Arc::clone(&keys),
             refresh_at: now + lifetime,
-            stale_until: now + lifetime + STALE_LIMIT,
+            stale_until: now + lifetime + self.settings.stale_limit,
             last_used: AtomicU64::new(self.tick(now)),
             refresh_claimed: AtomicU64::new(0),
         });
-        let max = self.settings.cache_max_entries;
         let changed = self.update(|snapshot| {
             let changed = snapshot
                 .key_sets
                 .get(url)
                 .is_none_or(|old| !same_keys(&old.keys, &keys));
-            insert_bounded(&mut snapshot.key_sets, url, entry, max);
+            self.insert_key_set(snapshot, url, entry);
             changed
         });
         if changed {
@@ -653,8 +736,7 @@ impl KeyStore {
             last_used: AtomicU64::new(set.last_used.load(Ordering::Relaxed)),
             refresh_claimed: AtomicU64::new(0),
         });
-        let max = self.settings.cache_max_entries;
-        self.update(|snapshot| insert_bounded(&mut snapshot.key_sets, url, extended, max));
+        self.update(|snapshot| self.insert_key_set(snapshot, url, extended));
     }
 
     /// Forget a key set that is past its stale limit (tokens verified with it must be re-verified).
@@ -666,11 +748,19 @@ impl KeyStore {
     }
 }
 
-/// Insert or replace `key`, evicting the least recently used entry when the map is full.
-fn insert_bounded<V: Entry>(map: &mut HashMap<Box<str>, Arc<V>>, key: &str, value: Arc<V>, max: usize) {
+/// Insert or replace `key`, evicting the least recently used entry that is not `pinned` when the
+/// map is full (when all are pinned, the map grows past `max`).
+fn insert_bounded<V: Entry>(
+    map: &mut HashMap<Box<str>, Arc<V>>,
+    key: &str,
+    value: Arc<V>,
+    max: usize,
+    pinned: impl Fn(&str) -> bool,
+) {
     if !map.contains_key(key) && map.len() >= max {
         let oldest = map
             .iter()
+            .filter(|(name, _)| !pinned(name))
             .min_by_key(|(_, entry)| entry.last_used().load(Ordering::Relaxed))
             .map(|(name, _)| name.clone());
         if let Some(oldest) = oldest {
@@ -1001,6 +1091,18 @@ mod tests {
         (issuer.discovery_fetches(), issuer.jwks_fetches())
     }
 
+    /// Waits (up to 5 s) for background work to show.
+    async fn eventually(what: &str, done: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !done() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_stale_set_is_served_while_one_caller_refreshes_it() {
         let issuer = TestIssuer::start();
@@ -1010,23 +1112,91 @@ mod tests {
         keys.fetch(&iss, "key-1").await.unwrap();
         tokio::time::sleep(Duration::from_millis(1_100)).await;
 
-        // Past its lifetime: exactly one caller is sent to refresh, everyone else is served.
-        let misses = (0..50).filter(|_| keys.cached(&iss, "key-1").is_none()).count();
-        assert_eq!(misses, 1);
+        // Past its lifetime: every caller is served, and one refresh starts in the background.
+        assert!((0..50).all(|_| keys.cached(&iss, "key-1").is_some()));
+        eventually("the refresh", || counts(&issuer) == (2, 2)).await;
 
-        // The refresh hangs on a slow issuer; requests meanwhile are not held up.
+        // The next refresh hangs on a slow issuer; requests meanwhile are not held up.
         issuer.set_fault(Fault::Slow(Duration::from_secs(2)));
-        let refreshing = {
-            let (keys, iss) = (Arc::clone(&keys), iss.clone());
-            tokio::spawn(async move { keys.fetch(&iss, "key-1").await })
-        };
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
         let started = std::time::Instant::now();
         assert!((0..50).all(|_| keys.cached(&iss, "key-1").is_some()));
         assert!(started.elapsed() < Duration::from_millis(100));
         issuer.set_fault(Fault::None);
-        assert!(refreshing.await.unwrap().is_ok());
-        assert_eq!(counts(&issuer), (2, 2), "one refresh of each document");
+        eventually("the slow refresh", || counts(&issuer) == (3, 3)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(counts(&issuer), (3, 3), "one refresh of each document each time");
+    }
+
+    /// Defect: the refresh ran in the future of the request that claimed it, so a dropped
+    /// request left the set claimed and unrefreshed, and a revoked key stayed valid.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_request_cannot_stall_a_refresh() {
+        let issuer = TestIssuer::start();
+        issuer.set_max_age(Some(1));
+        let keys = store(&issuer);
+        let iss = issuer.issuer();
+        keys.fetch(&iss, "key-1").await.unwrap();
+        let rotated = issuer.rotate_key();
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        // The caller that finds the set stale is served and goes away at once.
+        assert!(keys.cached(&iss, "key-1").is_some());
+        eventually("the background refresh", || keys.fresh(&iss, &rotated).is_some()).await;
+
+        // A cold fetch whose waiter is dropped still completes.
+        let cold = TestIssuer::start();
+        let keys = store(&cold);
+        let iss = cold.issuer();
+        cold.set_fault(Fault::Slow(Duration::from_millis(300)));
+        let waiting = keys.fetch(&iss, "key-1");
+        let _ = tokio::time::timeout(Duration::from_millis(50), waiting).await;
+        eventually("the detached fetch", || keys.fresh(&iss, "key-1").is_some()).await;
+        assert_eq!(counts(&cold), (1, 1));
+    }
+
+    /// Defect: an unknown-kid refetch whose request was dropped spent the cooldown without
+    /// fetching, so the first token signed with a rotated-in key was refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_unknown_kid_refetch_still_fetches() {
+        let issuer = TestIssuer::start();
+        let keys = store(&issuer);
+        let iss = issuer.issuer();
+        keys.fetch(&iss, "key-1").await.unwrap();
+        let rotated = issuer.rotate_key();
+        issuer.set_fault(Fault::Slow(Duration::from_millis(300)));
+        let waiting = keys.fetch(&iss, &rotated);
+        let _ = tokio::time::timeout(Duration::from_millis(50), waiting).await;
+        issuer.set_fault(Fault::None);
+        eventually("the refetch", || keys.fresh(&iss, &rotated).is_some()).await;
+        assert_eq!(keys.fetch(&iss, &rotated).await.unwrap().kid(), rotated);
+    }
+
+    /// Defect: a refresh that only renewed discovery left the key set claimed for 30 s, so a
+    /// key removed from the set was still accepted long after its lifetime.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_removed_key_is_refused_within_one_lifetime() {
+        let issuer = TestIssuer::start();
+        issuer.set_max_age(Some(1));
+        let keys = store(&issuer);
+        let iss = issuer.issuer();
+        keys.fetch(&iss, "key-1").await.unwrap();
+        let kept = issuer.rotate_key();
+        // Discovery is a little older than the key set: it expires first.
+        keys.fetch(&iss, &kept).await.unwrap();
+        assert!(issuer.remove_key("key-1"));
+        let removed_at = std::time::Instant::now();
+        loop {
+            let served = keys.cached(&iss, "key-1").is_some() || keys.fetch(&iss, "key-1").await.is_ok();
+            if !served {
+                break;
+            }
+            assert!(
+                removed_at.elapsed() < Duration::from_millis(2_500),
+                "a removed key is still served after one lifetime and a fetch"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(keys.cached(&iss, &kept).is_some());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1234,9 +1404,9 @@ mod tests {
         keys.fetch(&iss, "key-1").await.unwrap();
         assert!(keys.cached(&iss, "key-1").is_some());
         tokio::time::sleep(Duration::from_millis(1100)).await;
-        assert!(keys.cached(&iss, "key-1").is_none());
-        keys.fetch(&iss, "key-1").await.unwrap();
-        assert_eq!(counts(&issuer), (2, 2));
+        assert!(keys.fresh(&iss, "key-1").is_none());
+        assert!(keys.cached(&iss, "key-1").is_some());
+        eventually("the refresh", || counts(&issuer) == (2, 2)).await;
 
         let issuer = TestIssuer::start();
         issuer.set_max_age(Some(86_400));
@@ -1250,7 +1420,7 @@ mod tests {
         let iss = issuer.issuer();
         keys.fetch(&iss, "key-1").await.unwrap();
         tokio::time::sleep(Duration::from_millis(1100)).await;
-        assert!(keys.cached(&iss, "key-1").is_none());
+        assert!(keys.fresh(&iss, "key-1").is_none());
         keys.fetch(&iss, "key-1").await.unwrap();
         assert_eq!(counts(&issuer), (2, 2));
     }
@@ -1265,10 +1435,12 @@ mod tests {
         let generation = keys.generation();
         issuer.set_fault(Fault::ServerError);
         tokio::time::sleep(Duration::from_millis(1100)).await;
-        assert!(keys.cached(&iss, "key-1").is_none());
+        issuer.reset_counters();
+        // Stale keys are served while one refresh runs in the background.
+        assert!(keys.cached(&iss, "key-1").is_some());
 
         // One attempt (discovery fails, so the key set is not even asked), then stale keys.
-        issuer.reset_counters();
+        eventually("the refresh attempt", || counts(&issuer) == (1, 0)).await;
         assert_eq!(keys.fetch(&iss, "key-1").await.unwrap().kid(), "key-1");
         assert_eq!(counts(&issuer), (1, 0));
         // Served from the hot path during the back-off, without a fetch.
@@ -1352,10 +1524,10 @@ mod tests {
         ] {
             let issuer = TestIssuer::start();
             issuer.set_fault(fault);
-            let keys = KeyStore::new(
+            let keys = Arc::new(KeyStore::new(
                 client(&issuer, Duration::from_millis(500)),
                 KeySettings::default(),
-            );
+            ));
             assert_eq!(
                 keys.fetch(&issuer.issuer(), "key-1").await.unwrap_err(),
                 KeyError::Unavailable,
@@ -1489,13 +1661,13 @@ mod tests {
             builder = builder
                 .tls_certs_merge([reqwest::Certificate::from_pem(issuer.ca_pem().as_bytes()).unwrap()]);
         }
-        let keys = KeyStore::new(
+        let keys = Arc::new(KeyStore::new(
             builder.build().unwrap(),
             KeySettings {
                 cache_max_entries: 2,
                 ..KeySettings::default()
             },
-        );
+        ));
         let [a, b, c] = issuers.each_ref().map(TestIssuer::issuer);
         keys.fetch(&a, "key-1").await.unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;

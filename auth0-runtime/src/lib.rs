@@ -47,6 +47,7 @@ mod jws;
 mod keys;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod throttle;
 mod verify;
 
 pub use actix::{RequireAuth, RequireAuthMiddleware};
@@ -55,7 +56,7 @@ pub use actix::{RequireAuth, RequireAuthMiddleware};
 pub use auth0_macros::require_auth;
 pub use claims::{Actor, Audience, Claims, Scheme, Scopes, TokenClaims};
 pub use config::{Auth0Config, ConfigError, ErrorHandler};
-pub use dpop::{MemoryReplayStore, ReplayStore, normalize_htu};
+pub use dpop::{MemoryReplayStore, ProofUse, ReplayCheck, ReplayOutcome, ReplayStore, normalize_htu};
 pub use error::AuthError;
 pub use jsonwebtoken::Algorithm;
 pub use verify::{Auth0, RequestParts};

@@ -16,7 +16,10 @@ use serde::Deserialize;
 use crate::cache::{self, TokenCache};
 use crate::claims::{Claims, Scheme, TokenClaims};
 use crate::config::{Auth0Config, Cidr, ConfigError, ErrorHandler};
-use crate::dpop::{self, MemoryReplayStore, ProofRequest, ProofSettings, ReplayStore, UrlParts};
+use crate::dpop::{
+    self, MemoryReplayStore, ProofRequest, ProofSettings, ProofUse, ReplayCheck, ReplayOutcome, ReplayStore,
+    UrlParts,
+};
 use crate::error::{AuthError, Challenges};
 use crate::jws::{self, JwsError};
 use crate::keys::{KeyError, KeySettings, KeyStore, VerifyingKey};
@@ -60,11 +63,42 @@ impl From<AuthError> for Denied {
     }
 }
 
-/// The outcome of the synchronous attempt.
+/// The outcome of the synchronous attempt; [`Auth0::settle`] finishes the other two.
 pub(crate) enum Attempt {
     Done(Result<Verified, Denied>),
-    /// The signing key is not cached: finish with [`Auth0::verify_pending`].
+    /// The signing key is not cached: it has to be fetched.
     NeedsKey(Pending),
+    /// Everything passed; the replay store answers later (a networked store).
+    NeedsStore(StoreWait),
+}
+
+/// A verified DPoP request waiting for its replay store's answer.
+pub(crate) struct StoreWait {
+    check: ReplayCheck,
+    claims: Arc<TokenClaims>,
+}
+
+impl StoreWait {
+    async fn finish(self) -> Result<Verified, Denied> {
+        replay_verdict(self.check.await, self.claims)
+    }
+}
+
+/// The request's fate given the replay store's answer.
+fn replay_verdict(outcome: ReplayOutcome, claims: Arc<TokenClaims>) -> Result<Verified, Denied> {
+    let error = match outcome {
+        ReplayOutcome::FirstUse => {
+            return Ok(Verified {
+                claims,
+                scheme: Scheme::DPoP,
+            });
+        }
+        ReplayOutcome::Replay => AuthError::InvalidDpopProof("the DPoP proof has already been used"),
+        ReplayOutcome::Unavailable => {
+            AuthError::Unavailable("the DPoP proof cannot be checked for reuse right now, try again later")
+        }
+    };
+    Err(Denied { error, dpop: true })
 }
 
 /// Everything needed to finish a verification after the key is fetched; owns its data.
@@ -134,7 +168,11 @@ pub(crate) struct Inner {
     require_at_jwt: bool,
     trust_proxy: bool,
     trusted_proxies: Vec<Cidr>,
-    keys: KeyStore,
+    /// The API's public origins (`https://api.example.com`): a proof's `htu` origin must be one.
+    public_origins: Vec<String>,
+    /// Unix seconds; read once per verification.
+    clock: fn() -> i64,
+    keys: Arc<KeyStore>,
     token_cache: TokenCache,
     replay: Arc<dyn ReplayStore>,
     pub(crate) error_handler: Option<ErrorHandler>,
@@ -156,6 +194,7 @@ impl Auth0 {
         crate::install_crypto_provider();
         let issuers = config.validate()?;
         let trusted_proxies = config.proxy_blocks()?;
+        let public_origins = config.origins()?;
         let http = match config.http_client.clone() {
             Some(client) => client,
             None => build_client(&config)?,
@@ -171,36 +210,46 @@ impl Auth0 {
             .map(|a| format!("{a:?}"))
             .collect::<Vec<_>>()
             .join(" ");
-        let keys = KeyStore::new(
+        let keys = Arc::new(KeyStore::new(
             http,
             KeySettings {
                 cache_ttl: config.cache_ttl,
                 cache_max_entries: config.cache_max_entries,
                 refetch_cooldown: config.refetch_cooldown,
                 algorithms: config.algorithms.clone(),
+                pinned: issuers.clone(),
+                stale_limit: config.stale_limit,
             },
-        );
+        ));
+        let proof = ProofSettings {
+            algorithms: config.dpop_algorithms,
+            iat_leeway: secs(config.dpop_iat_leeway),
+            iat_offset: secs(config.dpop_iat_offset),
+            max_jti_len: ProofSettings::DEFAULT_MAX_JTI_LEN,
+        };
+        let replay = match config.replay_store {
+            Some(store) => store,
+            None => Arc::new(MemoryReplayStore::for_window(
+                config.replay_store_capacity,
+                proof.iat_offset.saturating_add(proof.iat_leeway),
+            )),
+        };
         Ok(Self(Arc::new(Inner {
             issuers,
             audiences: config.audiences,
             algorithms: config.algorithms,
             accepted,
             dpop_algs,
-            proof: ProofSettings {
-                algorithms: config.dpop_algorithms,
-                iat_leeway: secs(config.dpop_iat_leeway),
-                iat_offset: secs(config.dpop_iat_offset),
-                max_jti_len: ProofSettings::DEFAULT_MAX_JTI_LEN,
-            },
+            proof,
             leeway: secs(config.leeway),
             require_at_jwt: config.require_at_jwt,
             trust_proxy: config.trust_proxy,
             trusted_proxies,
+            public_origins,
+            clock: config.clock,
             keys,
             token_cache: TokenCache::new(config.token_cache_entries),
-            replay: config
-                .replay_store
-                .unwrap_or_else(|| Arc::new(MemoryReplayStore::default())),
+            replay,
             error_handler: config.error_handler,
         })))
     }
@@ -215,11 +264,7 @@ impl Auth0 {
         &self,
         req: &impl RequestParts,
     ) -> Result<Claims<T>, AuthError> {
-        let verified = match self.attempt(req) {
-            Attempt::Done(result) => result,
-            Attempt::NeedsKey(pending) => self.verify_pending(pending).await,
-        }
-        .map_err(|d| d.error)?;
+        let verified = self.settle(self.attempt(req)).await.map_err(|d| d.error)?;
         let custom = verified.claims.custom::<T>().map_err(|_| {
             AuthError::InvalidToken("the access token's custom claims do not have the expected shape")
         })?;
@@ -233,11 +278,20 @@ impl Auth0 {
             Ok(c) => c,
             Err(denied) => return Attempt::Done(Err(denied)),
         };
-        self.verify_credentials(&credentials, None)
+        self.verify_credentials(&credentials, None, (self.0.clock)())
+    }
+
+    /// Finishes a verification that could not complete synchronously.
+    pub(crate) async fn settle(&self, attempt: Attempt) -> Result<Verified, Denied> {
+        match attempt {
+            Attempt::Done(result) => result,
+            Attempt::NeedsKey(pending) => self.verify_pending(pending).await,
+            Attempt::NeedsStore(wait) => wait.finish().await,
+        }
     }
 
     /// Finishes a verification whose key was not cached.
-    pub(crate) async fn verify_pending(&self, pending: Pending) -> Result<Verified, Denied> {
+    async fn verify_pending(&self, pending: Pending) -> Result<Verified, Denied> {
         let dpop = pending.request.scheme == Scheme::DPoP;
         let key = self
             .0
@@ -255,8 +309,10 @@ impl Auth0 {
                 },
                 dpop,
             })?;
-        match self.verify_credentials(&pending.request.borrow(), Some(key)) {
+        // A fresh clock reading: the fetch may have taken a while.
+        match self.verify_credentials(&pending.request.borrow(), Some(key), (self.0.clock)()) {
             Attempt::Done(result) => result,
+            Attempt::NeedsStore(wait) => wait.finish().await,
             // The key was handed in, so the attempt cannot ask for it again.
             Attempt::NeedsKey(_) => Err(Denied {
                 error: AuthError::Internal("key lookup failed"),
@@ -372,10 +428,16 @@ impl Auth0 {
         dpop::request_url(&parts, trusted)
     }
 
-    fn verify_credentials(&self, c: &Credentials<'_>, fetched: Option<Arc<VerifyingKey>>) -> Attempt {
+    /// Every check of one request, against one clock reading `now`.
+    fn verify_credentials(
+        &self,
+        c: &Credentials<'_>,
+        fetched: Option<Arc<VerifyingKey>>,
+        now: i64,
+    ) -> Attempt {
         let dpop = c.scheme == Scheme::DPoP;
         let deny = |error| Attempt::Done(Err(Denied { error, dpop }));
-        let claims = match self.verify_token(c.token, fetched) {
+        let claims = match self.verify_token(c.token, fetched, now) {
             Ok(claims) => claims,
             Err(TokenFailure::Denied(error)) => return deny(error),
             Err(TokenFailure::NeedsKey { issuer, kid }) => {
@@ -407,7 +469,8 @@ impl Auth0 {
             method: c.method,
             url: &c.url,
             access_token: c.token,
-            now: now(),
+            public_origins: &self.0.public_origins,
+            now,
         };
         let verified = match dpop::verify_proof(proof, &request, &self.0.proof) {
             Ok(v) => v,
@@ -418,20 +481,17 @@ impl Auth0 {
                 "the access token is bound to another key than the DPoP proof",
             ));
         }
-        let keep_until = verified.replay_expires_at(&self.0.proof);
-        if !self
-            .0
-            .replay
-            .check_and_record(&verified.jkt, &verified.jti, keep_until)
-        {
-            return deny(AuthError::InvalidDpopProof(
-                "the DPoP proof has already been used",
-            ));
+        let proof_use = ProofUse::new(
+            &verified.jkt,
+            &verified.jti,
+            &claims.sub,
+            verified.replay_expires_at(&self.0.proof),
+            now,
+        );
+        match self.0.replay.check_and_record(&proof_use) {
+            ReplayCheck::Ready(outcome) => Attempt::Done(replay_verdict(outcome, claims)),
+            check @ ReplayCheck::Pending(_) => Attempt::NeedsStore(StoreWait { check, claims }),
         }
-        Attempt::Done(Ok(Verified {
-            claims,
-            scheme: Scheme::DPoP,
-        }))
     }
 
     /// RFC 8725 order: structure, header, issuer (before any I/O), key, signature, claims.
@@ -439,14 +499,19 @@ impl Auth0 {
         &self,
         token: &str,
         fetched: Option<Arc<VerifyingKey>>,
+        now: i64,
     ) -> Result<Arc<TokenClaims>, TokenFailure> {
         let cache = &self.0.token_cache;
         let generation = self.0.keys.generation();
         let cache_key = cache.enabled().then(|| cache::Key::of(token));
-        if let Some(claims) = cache_key.as_ref().and_then(|k| cache.get(k, generation)) {
-            // Same bytes, same keys: only time can have changed the verdict.
-            self.check_claims(&claims, now()).map_err(TokenFailure::Denied)?;
-            return Ok(claims);
+        // Same bytes, same keys: only time, and whether the key set is still usable (not past
+        // its stale limit), can have changed the verdict.
+        if let Some(hit) = cache_key.as_ref().and_then(|k| cache.get(k, generation))
+            && self.0.keys.cached(&hit.claims.iss, &hit.kid).is_some()
+        {
+            self.check_claims(&hit.claims, now)
+                .map_err(TokenFailure::Denied)?;
+            return Ok(Arc::clone(&hit.claims));
         }
         let jws = jws::parse(token).map_err(|e| {
             TokenFailure::Denied(AuthError::InvalidToken(match e {
@@ -497,10 +562,10 @@ impl Auth0 {
         verifier
             .verify_sig(jws.signing_input.as_bytes(), &jws.signature)
             .map_err(|_| TokenFailure::invalid("the access token's signature is invalid"))?;
-        self.check_claims(&claims, now()).map_err(TokenFailure::Denied)?;
+        self.check_claims(&claims, now).map_err(TokenFailure::Denied)?;
         let claims = Arc::new(claims);
         if let Some(key) = cache_key {
-            cache.insert(key, generation, Arc::clone(&claims));
+            cache.insert(key, generation, &kid, Arc::clone(&claims));
         }
         Ok(claims)
     }
@@ -644,4 +709,89 @@ fn secs(d: std::time::Duration) -> i64 {
 
 pub(crate) fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, secs)
+}
+
+#[cfg(all(test, feature = "testing"))]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use super::*;
+    use crate::testing::{DpopKey, TestIssuer};
+
+    /// A request as plain parts.
+    struct Parts(Vec<(&'static str, String)>);
+
+    impl RequestParts for Parts {
+        fn method(&self) -> &str {
+            "GET"
+        }
+        fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+            self.0
+                .iter()
+                .filter(move |(n, _)| *n == name)
+                .map(|(_, v)| v.as_bytes())
+        }
+        fn scheme(&self) -> &str {
+            "http"
+        }
+        fn host(&self) -> &str {
+            "api.test"
+        }
+        fn path(&self) -> &str {
+            "/x"
+        }
+    }
+
+    static CLOCK: AtomicI64 = AtomicI64::new(0);
+
+    fn frozen() -> i64 {
+        CLOCK.load(Ordering::Relaxed)
+    }
+
+    /// Defect: the `iat` check and the replay store read the clock separately, so a replay
+    /// handled as the second ticked passed the check at `iat + 300` and found its record purged.
+    /// One reading now decides both, and the record lives through that last second.
+    #[tokio::test]
+    async fn a_proof_in_the_last_second_of_its_window_is_still_refused_again() {
+        let issuer = TestIssuer::start();
+        // Well in the past, so a store reading its own clock would have purged the record.
+        let t = now() - 10_000;
+        CLOCK.store(t, Ordering::Relaxed);
+        let mut config = issuer.config("https://api.test");
+        config.clock = frozen;
+        let auth0 = Auth0::new(config).unwrap();
+        let key = DpopKey::generate();
+        let token = issuer
+            .token()
+            .audience("https://api.test")
+            .bind_to(&key)
+            .issued_at(t - 10)
+            .expires_at(t + 3600)
+            .sign();
+        let proof = key
+            .proof("GET", "http://api.test/x")
+            .access_token(&token)
+            .issued_at(t - 300)
+            .sign();
+        let request = Parts(vec![("authorization", format!("DPoP {token}")), ("dpop", proof)]);
+        let first = auth0.authenticate::<serde_json::Value>(&request).await;
+        assert!(first.is_ok(), "{first:?}");
+        assert_eq!(
+            auth0
+                .authenticate::<serde_json::Value>(&request)
+                .await
+                .unwrap_err(),
+            AuthError::InvalidDpopProof("the DPoP proof has already been used")
+        );
+        // A second later the proof fails its iat check: nothing can pass twice.
+        CLOCK.store(t + 1, Ordering::Relaxed);
+        assert_eq!(
+            auth0
+                .authenticate::<serde_json::Value>(&request)
+                .await
+                .unwrap_err(),
+            AuthError::InvalidDpopProof("the DPoP proof has expired")
+        );
+    }
 }

@@ -1,249 +1,722 @@
 //! A proof is accepted once: the replay store.
+//!
+//! The in-memory store is a fixed table allocated once: open addressing with linear probing,
+//! records of 16 bytes (a 96-bit keyed fingerprint of thumbprint and `jti`, and an expiry), split
+//! into shards with a mutex each. An unexpired record is never dropped to make room: a full store
+//! refuses new proofs instead, and each key thumbprint and each token subject may hold only a
+//! share of it, so one caller cannot fill it for everyone.
 
-use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::future::Future;
+use std::hash::BuildHasher;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+
+use aws_lc_rs::digest;
+
+use crate::throttle::Throttle;
+
+/// One use of a DPoP proof that passed every other check, as the verifier presents it to a
+/// [`ReplayStore`].
+///
+/// The store must remember it at least until [`expires_at`](Self::expires_at) (inclusive): up to
+/// that second the same proof would pass the `iat` check again. [`now`](Self::now) is the
+/// verification's own clock reading, the one its `iat` check used: compare expiries with it,
+/// never with a clock read again.
+#[derive(Debug, Clone, Copy)]
+pub struct ProofUse<'a> {
+    jkt: &'a str,
+    jti: &'a str,
+    subject: &'a str,
+    expires_at: i64,
+    now: i64,
+}
+
+impl<'a> ProofUse<'a> {
+    /// A use of the proof `jti` signed by the key with thumbprint `jkt`, for a token of `subject`,
+    /// to be remembered through `expires_at`, judged at `now` (both unix seconds).
+    pub fn new(jkt: &'a str, jti: &'a str, subject: &'a str, expires_at: i64, now: i64) -> Self {
+        Self {
+            jkt,
+            jti,
+            subject,
+            expires_at,
+            now,
+        }
+    }
+
+    /// The RFC 7638 thumbprint of the proof's key (the token's `cnf.jkt`).
+    pub fn jkt(&self) -> &'a str {
+        self.jkt
+    }
+
+    /// The proof's `jti`.
+    pub fn jti(&self) -> &'a str {
+        self.jti
+    }
+
+    /// The access token's subject (`sub`): the user or client the proof was sent for.
+    pub fn subject(&self) -> &'a str {
+        self.subject
+    }
+
+    /// The last second (unix time, inclusive) at which this proof could pass verification again.
+    pub fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
+
+    /// The verification's clock reading, unix seconds.
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    /// A fixed-size key for a shared store: SHA-256 over the length-prefixed thumbprint and the
+    /// `jti`, so no two (thumbprint, `jti`) pairs share a key and the key reveals neither.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(&(self.jkt.len() as u64).to_be_bytes());
+        ctx.update(self.jkt.as_bytes());
+        ctx.update(self.jti.as_bytes());
+        let mut out = [0; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        out
+    }
+}
+
+/// What a [`ReplayStore`] says about a [`ProofUse`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayOutcome {
+    /// Not seen before, and now recorded: the proof is accepted.
+    FirstUse,
+    /// Seen before: the request is refused (401 `invalid_dpop_proof`).
+    Replay,
+    /// The store cannot record it (full, over a share, or unreachable): the request is refused
+    /// with 503 `temporarily_unavailable` and `Retry-After`, never accepted unrecorded.
+    Unavailable,
+}
+
+/// The answer of [`ReplayStore::check_and_record`]: at once, or later (a networked store).
+///
+/// It is a future, so `store.check_and_record(&proof).await` works for any store; the verifier
+/// takes the [`Ready`](Self::Ready) case without awaiting anything.
+pub enum ReplayCheck {
+    /// The answer, known without waiting (the in-memory store).
+    Ready(ReplayOutcome),
+    /// The answer, once the store replies. A networked store bounds the wait itself and answers
+    /// [`ReplayOutcome::Unavailable`] when it runs out.
+    Pending(Pin<Box<dyn Future<Output = ReplayOutcome> + Send + 'static>>),
+}
+
+impl ReplayCheck {
+    /// An answer that comes from `future`.
+    pub fn pending(future: impl Future<Output = ReplayOutcome> + Send + 'static) -> Self {
+        Self::Pending(Box::pin(future))
+    }
+}
+
+impl From<ReplayOutcome> for ReplayCheck {
+    fn from(outcome: ReplayOutcome) -> Self {
+        Self::Ready(outcome)
+    }
+}
+
+impl fmt::Debug for ReplayCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ready(outcome) => f.debug_tuple("Ready").field(outcome).finish(),
+            Self::Pending(_) => f.write_str("Pending"),
+        }
+    }
+}
+
+impl Future for ReplayCheck {
+    type Output = ReplayOutcome;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ReplayOutcome> {
+        match self.get_mut() {
+            Self::Ready(outcome) => Poll::Ready(*outcome),
+            Self::Pending(future) => future.as_mut().poll(cx),
+        }
+    }
+}
 
 /// Remembers which DPoP proofs were already used, so that each is accepted once.
 ///
-/// A proof is identified by the thumbprint of its key (`jkt`) and its `jti`. The verifier calls
-/// [`check_and_record`](ReplayStore::check_and_record) only for proofs that passed every other
-/// check, so a store only ever holds proofs that were signed by their key.
+/// The verifier calls [`check_and_record`](ReplayStore::check_and_record) only for proofs that
+/// passed every other check (signature, `htm`, `htu`, `iat`, `ath`, the token's binding), so a
+/// store only ever holds proofs that were signed by their key.
 ///
-/// The default is [`MemoryReplayStore`], which is per process: an API served by several
-/// processes or machines that wants replays refused across all of them can implement this trait
-/// over a shared store (an atomic "set if absent, with expiry", such as Redis `SET NX EXAT`).
+/// The default is [`MemoryReplayStore`], which is per process. An API served by several
+/// instances needs a shared store, so that a proof accepted by one is refused by the others: an
+/// atomic "set if absent, with expiry" keyed on [`ProofUse::digest`] (such as Redis
+/// `SET key 1 NX PXAT ms`), answering [`ReplayCheck::Pending`] so no worker thread ever blocks.
 ///
 /// # Examples
 ///
 /// ```
-/// use auth0_runtime::{MemoryReplayStore, ReplayStore};
+/// use auth0_runtime::{MemoryReplayStore, ProofUse, ReplayCheck, ReplayOutcome, ReplayStore};
 ///
 /// let store = MemoryReplayStore::default();
-/// let until = 4_102_444_800; // 2100-01-01
-/// assert!(store.check_and_record("thumbprint", "jti-1", until));
-/// assert!(!store.check_and_record("thumbprint", "jti-1", until)); // a replay
-/// assert!(store.check_and_record("thumbprint", "jti-2", until));
+/// let now = 1_800_000_000;
+/// let proof = ProofUse::new("thumbprint", "jti-1", "user-1", now + 300, now);
+/// assert!(matches!(store.check_and_record(&proof), ReplayCheck::Ready(ReplayOutcome::FirstUse)));
+/// assert!(matches!(store.check_and_record(&proof), ReplayCheck::Ready(ReplayOutcome::Replay)));
 /// ```
 pub trait ReplayStore: Send + Sync + 'static {
-    /// `true` if the proof `(jkt, jti)` was not seen before, and is now recorded until
-    /// `expires_at` (unix seconds, inclusive); `false` if it is a replay.
+    /// Records `proof` unless it was seen before.
     ///
-    /// Must be atomic: of two concurrent calls with the same `(jkt, jti)`, at most one returns
-    /// `true`.
-    fn check_and_record(&self, jkt: &str, jti: &str, expires_at: i64) -> bool;
+    /// Must be atomic: of two concurrent calls for the same (thumbprint, `jti`), at most one
+    /// answers [`ReplayOutcome::FirstUse`]. Must never forget an unexpired record to make room
+    /// for another: answer [`ReplayOutcome::Unavailable`] instead.
+    fn check_and_record(&self, proof: &ProofUse<'_>) -> ReplayCheck;
 }
 
-/// The default [`ReplayStore`]: in memory, bounded, per process.
+/// The default [`ReplayStore`]: in memory, per process, of fixed size.
 ///
-/// Entries are dropped once expired. When the store is full, the entry closest to expiry makes
-/// room for the new one, so memory never grows past `max_entries` entries (each a thumbprint and
-/// a `jti` of bounded length); the default bound, 100 000, is far more than the proofs a single
-/// process accepts in the few minutes a proof lives.
+/// Holds up to `capacity` unexpired proofs in a table allocated once (about 23 bytes a record,
+/// table overhead included, plus about 1 MiB of share counters; see `BENCHMARKS.md`). Expired
+/// records are reused in place; an unexpired one is never dropped. When the store is full, or
+/// the proof's key thumbprint or its token's subject already holds its share (by default 1/8 of
+/// the capacity), the proof is refused with 503 and a rate-limited warning is logged.
+///
+/// The default capacity, [`MemoryReplayStore::DEFAULT_CAPACITY`], is 1 000 DPoP requests a
+/// second over the default proof window of 330 seconds (`iat` up to 300 s old, 30 s ahead).
 ///
 /// # Examples
 ///
 /// ```
 /// use auth0_runtime::MemoryReplayStore;
 ///
-/// let store = MemoryReplayStore::new(10_000);
+/// let store = MemoryReplayStore::new(1_000_000).with_share(100_000);
+/// assert_eq!(store.capacity(), 1_000_000);
 /// assert!(store.is_empty());
 /// ```
 pub struct MemoryReplayStore {
-    max_entries: usize,
-    entries: Mutex<Entries>,
+    capacity: usize,
+    shards: Box<[Mutex<Shard>]>,
+    /// Seeds the record fingerprints, the shard choice and the share buckets: unknown to clients,
+    /// so nobody can aim proofs at one shard, one slot chain or someone else's share.
+    hasher: std::collections::hash_map::RandomState,
+    by_key: Shares,
+    by_subject: Shares,
+    base: i64,
+    full: Throttle,
 }
 
-/// Two indexes over the same entries: by key for the lookup, by expiry for purging and eviction.
-#[derive(Default)]
-struct Entries {
-    by_key: HashMap<Arc<str>, (i64, u64)>,
-    by_expiry: BTreeMap<(i64, u64), Arc<str>>,
-    /// Tells apart entries expiring in the same second.
-    sequence: u64,
+/// Load factor of a shard table, as `SLOTS_PER_RECORD` slots for each record it may hold.
+const SLOTS_PER_RECORD: (usize, usize) = (4, 3);
+/// Shards, at most (fewer for small stores, so each still holds a useful number of records).
+const MAX_SHARDS: usize = 64;
+/// Smallest per-shard budget worth splitting for.
+const MIN_SHARD_RECORDS: usize = 2048;
+
+/// One shard of the table. A slot is `[fingerprint; 3], expires`; `expires == 0` is empty, and a
+/// record is alive while `now <= expires` (both seconds since the store's base).
+struct Shard {
+    slots: Box<[[u32; 4]]>,
+    /// Non-empty slots (alive or expired but not yet reclaimed).
+    used: usize,
+    /// Most records this shard may hold.
+    budget: usize,
+    /// No record expires before this; a sweep earlier would free nothing.
+    min_expires: u32,
 }
 
 impl MemoryReplayStore {
-    /// The default bound on the number of remembered proofs.
-    pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
+    /// The default capacity: 1 000 proofs a second over the default 330-second window.
+    pub const DEFAULT_CAPACITY: usize = 330_000;
 
-    /// A store remembering at most `max_entries` proofs (at least one).
-    pub fn new(max_entries: usize) -> Self {
+    /// A store holding up to `capacity` unexpired proofs (at least one), each key thumbprint and
+    /// each subject limited to 1/8 of it.
+    pub fn new(capacity: usize) -> Self {
+        Self::for_window(capacity, 330)
+    }
+
+    /// As [`Self::new`], with share counters sized for proofs living up to `window` seconds.
+    pub(crate) fn for_window(capacity: usize, window: i64) -> Self {
+        let capacity = capacity.max(1);
+        let shard_count = (capacity / MIN_SHARD_RECORDS)
+            .clamp(1, MAX_SHARDS)
+            .next_power_of_two();
+        // A little slack per shard: keyed hashing spreads records evenly, not exactly evenly.
+        let per_shard = capacity.div_ceil(shard_count);
+        let budget = per_shard + per_shard / 16 + 1;
+        let slots = (budget * SLOTS_PER_RECORD.0).div_ceil(SLOTS_PER_RECORD.1) + 1;
+        let shards = (0..shard_count)
+            .map(|_| {
+                Mutex::new(Shard {
+                    slots: vec![[0u32; 4]; slots].into_boxed_slice(),
+                    used: 0,
+                    budget,
+                    min_expires: u32::MAX,
+                })
+            })
+            .collect();
+        let share = u32::try_from(capacity / 8).unwrap_or(u32::MAX).max(1);
+        let buckets = (capacity / 64).clamp(64, 4096).next_power_of_two();
         Self {
-            max_entries: max_entries.max(1),
-            entries: Mutex::new(Entries::default()),
+            capacity,
+            shards,
+            hasher: std::collections::hash_map::RandomState::new(),
+            by_key: Shares::new(share, buckets, window),
+            by_subject: Shares::new(share, buckets, window),
+            // One second before now, so that no real expiry maps to 0 (the empty mark).
+            base: crate::verify::now() - 1,
+            full: Throttle::new(std::time::Duration::from_secs(10)),
         }
     }
 
-    /// How many proofs are remembered now (expired ones included until the next call purges them).
-    pub fn len(&self) -> usize {
-        self.lock().by_key.len()
+    /// Limits each key thumbprint and each token subject to `records` unexpired proofs (default:
+    /// 1/8 of the capacity). Beyond it that caller's new proofs get 503 until older ones expire;
+    /// set it well above what your heaviest honest user sends in one proof window.
+    pub fn with_share(mut self, records: usize) -> Self {
+        let share = u32::try_from(records).unwrap_or(u32::MAX).max(1);
+        self.by_key.limit = share;
+        self.by_subject.limit = share;
+        self
     }
 
-    /// Whether no proof is remembered.
+    /// The most unexpired proofs the store holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Records held now, expired ones not yet reclaimed included.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).used).sum()
+    }
+
+    /// Whether no record is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
-        // Nothing in the critical sections can leave the maps inconsistent half-way through an
-        // update that matters for safety, so a poisoned lock is still usable.
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Bytes of the table and the share counters: the store's whole memory, allocated up front.
+    pub fn memory_bytes(&self) -> usize {
+        let table: usize = self
+            .shards
+            .iter()
+            .map(|s| lock(s).slots.len() * std::mem::size_of::<[u32; 4]>())
+            .sum();
+        table + self.by_key.memory_bytes() + self.by_subject.memory_bytes()
     }
 
-    /// [`ReplayStore::check_and_record`] with an explicit clock.
-    pub(crate) fn check_and_record_at(&self, jkt: &str, jti: &str, expires_at: i64, now: i64) -> bool {
-        // Length-prefixed, so no (jkt, jti) pair can collide with another.
-        let key = format!("{}:{jkt}{jti}", jkt.len());
-        let mut entries = self.lock();
-        entries.purge_expired(now);
-        if entries.by_key.contains_key(key.as_str()) {
-            return false;
+    fn relative(&self, unix: i64) -> u32 {
+        u32::try_from(unix.saturating_sub(self.base).max(0)).unwrap_or(u32::MAX)
+    }
+
+    fn record(&self, proof: &ProofUse<'_>) -> ReplayOutcome {
+        let h1 = self.hasher.hash_one((1u8, proof.jkt, proof.jti));
+        let h2 = self.hasher.hash_one((2u8, proof.jkt, proof.jti));
+        let fingerprint = [h1 as u32, (h1 >> 32) as u32, h2 as u32];
+        let shard_index = ((h2 >> 32) as usize) & (self.shards.len() - 1);
+        let now = self.relative(proof.now);
+        // Records start counting from their expiry, at least 1 (0 marks an empty slot).
+        let expires = self.relative(proof.expires_at).max(1);
+        let key_bucket = self.by_key.bucket(self.hasher.hash_one((3u8, proof.jkt)));
+        let subject_bucket = self.by_subject.bucket(self.hasher.hash_one((4u8, proof.subject)));
+
+        let mut shard = lock(&self.shards[shard_index]);
+        let home = (h1 as usize) % shard.slots.len();
+        let free = match shard.find(fingerprint, home, now) {
+            Probe::Alive => return ReplayOutcome::Replay,
+            Probe::Free(slot) => slot,
+        };
+        if self.by_key.held(key_bucket, proof.now) >= self.by_key.limit
+            || self.by_subject.held(subject_bucket, proof.now) >= self.by_subject.limit
+        {
+            drop(shard);
+            self.refuse("share");
+            return ReplayOutcome::Unavailable;
         }
-        while entries.by_key.len() >= self.max_entries {
-            if !entries.evict_first() {
-                break;
-            }
+        let slot = match free {
+            Some(slot) => slot,
+            None => match shard.claim_empty(home, now) {
+                Some(slot) => slot,
+                None => {
+                    drop(shard);
+                    self.refuse("full");
+                    return ReplayOutcome::Unavailable;
+                }
+            },
+        };
+        shard.slots[slot] = [fingerprint[0], fingerprint[1], fingerprint[2], expires];
+        shard.min_expires = shard.min_expires.min(expires);
+        drop(shard);
+        self.by_key.add(key_bucket, proof.expires_at, proof.now);
+        self.by_subject.add(subject_bucket, proof.expires_at, proof.now);
+        ReplayOutcome::FirstUse
+    }
+
+    fn refuse(&self, why: &'static str) {
+        if let Some(report) = self.full.event() {
+            tracing::warn!(
+                refused = report.count,
+                seconds = report.seconds,
+                records = self.len(),
+                capacity = self.capacity,
+                last_reason = why,
+                "the DPoP replay store refused new proofs (503): it is full, or one key or subject \
+                 holds its share; raise AUTH0_REPLAY_STORE_CAPACITY if this is honest traffic"
+            );
         }
-        entries.insert(Arc::from(key), expires_at);
-        true
     }
 }
 
-impl Entries {
-    fn purge_expired(&mut self, now: i64) {
-        while self
-            .by_expiry
-            .first_key_value()
-            .is_some_and(|(&(expires_at, _), _)| expires_at < now)
-        {
-            self.evict_first();
-        }
-    }
+enum Probe {
+    /// An unexpired record with this fingerprint exists.
+    Alive,
+    /// None exists; an expired slot on the chain that can be reused, if one was passed.
+    Free(Option<usize>),
+}
 
-    /// Drop the entry closest to expiry; `false` if there was none.
-    fn evict_first(&mut self) -> bool {
-        match self.by_expiry.pop_first() {
-            Some((_, key)) => {
-                self.by_key.remove(&key);
-                true
+impl Shard {
+    /// Walks the chain from `home` to the first empty slot.
+    fn find(&self, fingerprint: [u32; 3], home: usize, now: u32) -> Probe {
+        let len = self.slots.len();
+        let mut reusable = None;
+        for step in 0..len {
+            let index = (home + step) % len;
+            let [a, b, c, expires] = self.slots[index];
+            if expires == 0 {
+                break;
             }
-            None => false,
+            let alive = now <= expires;
+            if [a, b, c] == fingerprint && alive {
+                return Probe::Alive;
+            }
+            if !alive && reusable.is_none() {
+                reusable = Some(index);
+            }
+        }
+        Probe::Free(reusable)
+    }
+
+    /// An empty slot for a new record (counted as used), sweeping expired records out first if
+    /// the shard is at its budget; `None` when every record it holds is alive.
+    fn claim_empty(&mut self, home: usize, now: u32) -> Option<usize> {
+        if self.used >= self.budget {
+            if now <= self.min_expires {
+                return None;
+            }
+            self.sweep(now);
+            if self.used >= self.budget {
+                return None;
+            }
+        }
+        let len = self.slots.len();
+        let index = (0..len)
+            .map(|step| (home + step) % len)
+            .find(|&i| self.slots[i][3] == 0)?;
+        self.used += 1;
+        Some(index)
+    }
+
+    /// Empties every expired slot and moves the live records back onto unbroken chains, in
+    /// place (no allocation): the classic same-size rehash for linear probing.
+    fn sweep(&mut self, now: u32) {
+        let len = self.slots.len();
+        let mut min_expires = u32::MAX;
+        let mut used = 0;
+        for slot in self.slots.iter_mut() {
+            match slot[3] {
+                0 => {}
+                expires if now > expires => *slot = [0; 4],
+                expires => {
+                    used += 1;
+                    min_expires = min_expires.min(expires);
+                }
+            }
+        }
+        self.used = used;
+        self.min_expires = min_expires;
+        // Start just after an empty slot (there is one: the table is never full), so every
+        // chain is walked from its beginning.
+        let Some(start) = self.slots.iter().position(|s| s[3] == 0) else {
+            return;
+        };
+        for step in 1..=len {
+            let index = (start + step) % len;
+            let record = self.slots[index];
+            if record[3] == 0 {
+                continue;
+            }
+            self.slots[index] = [0; 4];
+            let home = self.home_of(record);
+            if let Some(to) = (0..len)
+                .map(|s| (home + s) % len)
+                .find(|&i| self.slots[i][3] == 0)
+            {
+                self.slots[to] = record;
+            }
         }
     }
 
-    fn insert(&mut self, key: Arc<str>, expires_at: i64) {
-        self.sequence = self.sequence.wrapping_add(1);
-        let slot = (expires_at, self.sequence);
-        self.by_expiry.insert(slot, Arc::clone(&key));
-        self.by_key.insert(key, slot);
+    /// The home slot of a stored record: the low fingerprint word pair is the hash's low half.
+    fn home_of(&self, record: [u32; 4]) -> usize {
+        let h1 = u64::from(record[0]) | (u64::from(record[1]) << 32);
+        (h1 as usize) % self.slots.len()
+    }
+}
+
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    // Every critical section leaves the table consistent before anything can panic.
+    shard.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Ring of generations per share counter: records count until their generation is past.
+const GENERATIONS: usize = 16;
+
+/// How many unexpired records each bucket (of key thumbprints, or of subjects) holds.
+///
+/// Records are counted in the generation (a span of time) their expiry falls in, and stop
+/// counting once that generation is past: no decrement, so nothing has to track each record,
+/// and a count errs high by at most one generation's worth of expired records.
+struct Shares {
+    limit: u32,
+    buckets: usize,
+    generation_secs: i64,
+    tags: [AtomicI64; GENERATIONS],
+    counts: Box<[AtomicU32]>,
+    reset: Mutex<()>,
+}
+
+impl Shares {
+    fn new(limit: u32, buckets: usize, window: i64) -> Self {
+        // Every live record's generation fits in the ring, whatever the window.
+        let generation_secs = (window.max(1) / (GENERATIONS as i64 - 2) + 1).max(16);
+        Self {
+            limit,
+            buckets,
+            generation_secs,
+            tags: std::array::from_fn(|_| AtomicI64::new(i64::MIN)),
+            counts: (0..GENERATIONS * buckets).map(|_| AtomicU32::new(0)).collect(),
+            reset: Mutex::new(()),
+        }
+    }
+
+    fn bucket(&self, hash: u64) -> usize {
+        (hash as usize) & (self.buckets - 1)
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.counts.len() * std::mem::size_of::<AtomicU32>()
+    }
+
+    fn held(&self, bucket: usize, now: i64) -> u32 {
+        let current = now.div_euclid(self.generation_secs);
+        let last = current + GENERATIONS as i64 - 1;
+        (0..GENERATIONS)
+            .filter(|&r| (current..=last).contains(&self.tags[r].load(Ordering::Acquire)))
+            .map(|r| self.counts[r * self.buckets + bucket].load(Ordering::Relaxed))
+            .fold(0u32, u32::saturating_add)
+    }
+
+    fn add(&self, bucket: usize, expires_at: i64, now: i64) {
+        let current = now.div_euclid(self.generation_secs);
+        let generation = expires_at
+            .div_euclid(self.generation_secs)
+            .clamp(current, current + GENERATIONS as i64 - 1);
+        let ring = generation.rem_euclid(GENERATIONS as i64) as usize;
+        if self.tags[ring].load(Ordering::Acquire) != generation {
+            let _guard = self.reset.lock().unwrap_or_else(PoisonError::into_inner);
+            if self.tags[ring].load(Ordering::Acquire) != generation {
+                for count in &self.counts[ring * self.buckets..(ring + 1) * self.buckets] {
+                    count.store(0, Ordering::Relaxed);
+                }
+                self.tags[ring].store(generation, Ordering::Release);
+            }
+        }
+        self.counts[ring * self.buckets + bucket].fetch_add(1, Ordering::Relaxed);
     }
 }
 
 impl Default for MemoryReplayStore {
-    /// A store bounded to [`MemoryReplayStore::DEFAULT_MAX_ENTRIES`].
+    /// A store of [`MemoryReplayStore::DEFAULT_CAPACITY`] records.
     fn default() -> Self {
-        Self::new(Self::DEFAULT_MAX_ENTRIES)
+        Self::new(Self::DEFAULT_CAPACITY)
     }
 }
 
 impl fmt::Debug for MemoryReplayStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryReplayStore")
-            .field("max_entries", &self.max_entries)
+            .field("capacity", &self.capacity)
+            .field("share", &self.by_key.limit)
             .field("len", &self.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl ReplayStore for MemoryReplayStore {
-    fn check_and_record(&self, jkt: &str, jti: &str, expires_at: i64) -> bool {
-        self.check_and_record_at(jkt, jti, expires_at, crate::verify::now())
+    fn check_and_record(&self, proof: &ProofUse<'_>) -> ReplayCheck {
+        ReplayCheck::Ready(self.record(proof))
     }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
-    const LATER: i64 = 4_102_444_800;
+    const NOW: i64 = 1_800_000_000;
+
+    fn check(store: &MemoryReplayStore, jkt: &str, jti: &str, expires_at: i64, now: i64) -> ReplayOutcome {
+        store.record(&ProofUse::new(jkt, jti, "user", expires_at, now))
+    }
 
     #[test]
     fn a_proof_is_accepted_once() {
-        let store = MemoryReplayStore::default();
-        assert!(store.check_and_record("jkt", "one", LATER));
-        assert!(!store.check_and_record("jkt", "one", LATER));
-        assert!(!store.check_and_record("jkt", "one", LATER + 100));
-        assert!(store.check_and_record("jkt", "two", LATER));
-        assert!(store.check_and_record("other", "one", LATER));
+        let store = MemoryReplayStore::new(1000);
+        assert_eq!(
+            check(&store, "jkt", "one", NOW + 300, NOW),
+            ReplayOutcome::FirstUse
+        );
+        assert_eq!(check(&store, "jkt", "one", NOW + 300, NOW), ReplayOutcome::Replay);
+        assert_eq!(
+            check(&store, "jkt", "one", NOW + 400, NOW + 10),
+            ReplayOutcome::Replay
+        );
+        assert_eq!(
+            check(&store, "jkt", "two", NOW + 300, NOW),
+            ReplayOutcome::FirstUse
+        );
+        assert_eq!(
+            check(&store, "other", "one", NOW + 300, NOW),
+            ReplayOutcome::FirstUse
+        );
         assert_eq!(store.len(), 3);
     }
 
     #[test]
     fn keys_cannot_collide() {
-        let store = MemoryReplayStore::default();
-        assert!(store.check_and_record("ab", "c", LATER));
-        assert!(store.check_and_record("a", "bc", LATER));
-        assert!(store.check_and_record("1:a", "b", LATER));
-        assert!(store.check_and_record("1", ":ab", LATER));
-    }
-
-    #[test]
-    fn expired_entries_are_purged() {
         let store = MemoryReplayStore::new(1000);
-        for i in 0..100 {
-            assert!(store.check_and_record_at("jkt", &format!("old-{i}"), 1_000 + i, 900));
+        for (jkt, jti) in [("ab", "c"), ("a", "bc"), ("1:a", "b"), ("1", ":ab")] {
+            assert_eq!(check(&store, jkt, jti, NOW + 300, NOW), ReplayOutcome::FirstUse);
         }
-        assert!(store.check_and_record_at("jkt", "new", 5_000, 900));
-        assert_eq!(store.len(), 101);
-        // Still remembered through its expiry second, forgotten after.
-        assert!(!store.check_and_record_at("jkt", "old-50", 9_000, 1_050));
-        assert_eq!(store.len(), 51);
-        assert!(store.check_and_record_at("jkt", "old-50", 9_000, 1_051));
-        assert!(store.check_and_record_at("jkt", "x", 9_000, 2_000));
-        // Only "new", "old-50" (re-recorded) and "x" are left.
-        assert_eq!(store.len(), 3);
-        assert!(!store.check_and_record_at("jkt", "new", 9_000, 2_000));
+        let digest = |jkt, jti| ProofUse::new(jkt, jti, "s", 0, 0).digest();
+        assert_ne!(digest("ab", "c"), digest("a", "bc"));
+    }
+
+    /// Defect: a replay handled as the second ticks found its record purged by a second clock
+    /// reading. The record lives through `expires_at`, judged by the caller's `now`.
+    #[test]
+    fn a_record_lives_through_its_last_second() {
+        let store = MemoryReplayStore::new(1000);
+        let iat = NOW;
+        let last = iat + 300;
+        assert_eq!(check(&store, "jkt", "edge", last, last), ReplayOutcome::FirstUse);
+        assert_eq!(check(&store, "jkt", "edge", last, last), ReplayOutcome::Replay);
+        // Past it the proof fails the iat check anyway; its slot is reusable.
+        assert_eq!(
+            check(&store, "jkt", "edge", last + 300, last + 1),
+            ReplayOutcome::FirstUse
+        );
+    }
+
+    /// Defect: a full store evicted live records (the ones nearest expiry), so one client with a
+    /// valid token could make the store forget other clients' proofs and replay them.
+    #[test]
+    fn a_full_store_refuses_instead_of_forgetting() {
+        let store = MemoryReplayStore::new(100).with_share(1_000_000);
+        let victim = ProofUse::new("victim-key", "captured", "victim", NOW + 5, NOW);
+        assert_eq!(store.record(&victim), ReplayOutcome::FirstUse);
+        let mut refused = 0;
+        for i in 0..10_000 {
+            // The attacker's proofs dated in the future live longest.
+            let outcome = store.record(&ProofUse::new(
+                "attacker",
+                &i.to_string(),
+                "mallory",
+                NOW + 330,
+                NOW,
+            ));
+            if outcome == ReplayOutcome::Unavailable {
+                refused += 1;
+            }
+        }
+        assert!(refused >= 10_000 - 110, "{refused}");
+        assert_eq!(
+            store.record(&victim),
+            ReplayOutcome::Replay,
+            "the victim's record survives"
+        );
+        // Once the victim's record expires, its slot makes room again.
+        let later = ProofUse::new("victim-key", "next", "victim", NOW + 400, NOW + 6);
+        assert_eq!(store.record(&later), ReplayOutcome::FirstUse);
     }
 
     #[test]
-    fn size_stays_bounded() {
+    fn one_key_or_subject_holds_only_its_share() {
+        let store = MemoryReplayStore::new(80_000);
+        let share = 80_000 / 8;
+        for i in 0..share {
+            let jti = i.to_string();
+            let proof = ProofUse::new("heavy-key", &jti, "heavy", NOW + 300, NOW);
+            assert_eq!(store.record(&proof), ReplayOutcome::FirstUse, "{i}");
+        }
+        let over = ProofUse::new("heavy-key", "one-more", "heavy", NOW + 300, NOW);
+        assert_eq!(store.record(&over), ReplayOutcome::Unavailable);
+        // Another key of the same subject: the subject's share is used up too.
+        let other_key = ProofUse::new("second-key", "x", "heavy", NOW + 300, NOW);
+        assert_eq!(store.record(&other_key), ReplayOutcome::Unavailable);
+        // Everybody else is unaffected.
+        let honest = ProofUse::new("honest-key", "x", "honest", NOW + 300, NOW);
+        assert_eq!(store.record(&honest), ReplayOutcome::FirstUse);
+        // Once the heavy caller's proofs expire, its share is free again.
+        let later = ProofUse::new("heavy-key", "later", "heavy", NOW + 700, NOW + 400);
+        assert_eq!(store.record(&later), ReplayOutcome::FirstUse);
+    }
+
+    #[test]
+    fn expired_records_make_room_and_live_ones_stay() {
+        let store = MemoryReplayStore::new(3000).with_share(1_000_000);
+        // Fill it with records expiring at different times, far beyond capacity over time.
+        for round in 0..20i64 {
+            let now = NOW + round * 10;
+            for i in 0..2_500 {
+                let jti = format!("{round}-{i}");
+                assert_eq!(
+                    check(&store, "k", &jti, now + 9, now),
+                    ReplayOutcome::FirstUse,
+                    "round {round}"
+                );
+            }
+            // Every record of this round is still refused as a replay.
+            for i in (0..2_500).step_by(97) {
+                assert_eq!(
+                    check(&store, "k", &format!("{round}-{i}"), now + 9, now + 9),
+                    ReplayOutcome::Replay
+                );
+            }
+            assert!(store.len() <= 3000 + 3000 / 16 + 1);
+        }
+    }
+
+    #[test]
+    fn memory_is_fixed_and_small() {
         let store = MemoryReplayStore::default();
-        for i in 0..200_000 {
-            assert!(store.check_and_record_at("jkt", &i.to_string(), LATER + i, 0));
-            assert!(store.len() <= MemoryReplayStore::DEFAULT_MAX_ENTRIES);
-        }
-        assert_eq!(store.len(), MemoryReplayStore::DEFAULT_MAX_ENTRIES);
-        {
-            let entries = store.lock();
-            assert_eq!(entries.by_expiry.len(), entries.by_key.len());
-        }
-        // The most recent ones (expiring last) are remembered; the earliest were evicted.
-        assert!(!store.check_and_record_at("jkt", "199999", LATER, 0));
-        assert!(store.check_and_record_at("jkt", "0", LATER, 0));
+        let per_record = store.memory_bytes() as f64 / store.capacity() as f64;
+        assert!(per_record <= 48.0, "{per_record} bytes a record");
+        assert!(format!("{store:?}").contains("capacity: 330000"));
     }
 
     #[test]
-    fn a_tiny_store_still_works() {
-        let store = MemoryReplayStore::new(0);
-        assert!(store.check_and_record_at("jkt", "a", LATER, 0));
-        assert!(!store.check_and_record_at("jkt", "a", LATER, 0));
-        assert!(store.check_and_record_at("jkt", "b", LATER, 0));
-        assert_eq!(store.len(), 1);
-        assert!(format!("{store:?}").contains("max_entries: 1"));
-    }
-
-    #[test]
-    fn concurrent_replays_are_refused() {
-        let store = Arc::new(MemoryReplayStore::default());
+    fn concurrent_uses_are_accepted_once() {
+        let store = Arc::new(MemoryReplayStore::new(100_000).with_share(100_000));
         let accepted: usize = std::thread::scope(|s| {
             let handles: Vec<_> = (0..8)
                 .map(|_| {
                     let store = Arc::clone(&store);
                     s.spawn(move || {
                         (0..500)
-                            .filter(|i| store.check_and_record("k", &i.to_string(), LATER))
+                            .filter(|i| {
+                                check(&store, "k", &i.to_string(), NOW + 300, NOW) == ReplayOutcome::FirstUse
+                            })
                             .count()
                     })
                 })
@@ -251,5 +724,14 @@ mod tests {
             handles.into_iter().map(|h| h.join().unwrap()).sum()
         });
         assert_eq!(accepted, 500);
+    }
+
+    #[tokio::test]
+    async fn the_answer_is_a_future() {
+        let store = MemoryReplayStore::new(10);
+        let proof = ProofUse::new("k", "j", "s", NOW + 1, NOW);
+        assert_eq!(store.check_and_record(&proof).await, ReplayOutcome::FirstUse);
+        let pending = ReplayCheck::pending(async { ReplayOutcome::Unavailable });
+        assert_eq!(pending.await, ReplayOutcome::Unavailable);
     }
 }

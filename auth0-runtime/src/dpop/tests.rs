@@ -23,6 +23,7 @@ fn request() -> ProofRequest<'static> {
         method: "POST",
         url: URL,
         access_token: TOKEN,
+        public_origins: &[],
         now: NOW,
     }
 }
@@ -115,6 +116,7 @@ fn rfc9449_figure_13_proof_verifies() {
         method: "GET",
         url: "https://resource.example.org/protectedresource",
         access_token: RFC9449_ACCESS_TOKEN,
+        public_origins: &[],
         now: 1_562_262_618,
     };
     let verified = verify_proof(RFC9449_FIGURE_13, &req, &ProofSettings::default()).unwrap();
@@ -129,6 +131,7 @@ fn rfc9449_figure_13_proof_verifies() {
     // The same proof for another token, or a while later, is refused.
     let other = ProofRequest {
         access_token: "another",
+        public_origins: &[],
         ..req
     };
     assert_eq!(
@@ -152,6 +155,7 @@ fn rfc9449_figure_2_token_request_proof_has_no_ath() {
         method: "POST",
         url: "https://server.example.com/token",
         access_token: RFC9449_ACCESS_TOKEN,
+        public_origins: &[],
         now: 1_562_262_616,
     };
     assert_eq!(
@@ -736,7 +740,7 @@ proptest! {
 
     #[test]
     fn verify_never_panics(proof in ".{0,300}", method in "[A-Za-z]{0,7}", url in ".{0,40}", now in any::<i64>()) {
-        let req = ProofRequest { method: &method, url: &url, access_token: TOKEN, now };
+        let req = ProofRequest { method: &method, url: &url, access_token: TOKEN, public_origins: &[], now };
         prop_assert!(verify_proof(&proof, &req, &ProofSettings::default()).is_err());
     }
 

@@ -392,6 +392,7 @@ mod tests {
             method: "GET",
             url,
             access_token: "token",
+            public_origins: &[],
             now: now(),
         };
         let verified = verify_proof(&proof, &request, &ProofSettings::default()).unwrap();
