@@ -1753,3 +1753,137 @@ mod tests {
         assert_eq!(der, public.as_ref());
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod proptests {
+    use proptest::prelude::*;
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+
+    /// One `Cache-Control` directive, as written.
+    #[derive(Debug, Clone)]
+    enum Directive {
+        /// `max-age` with its value, the name's letter case (one bit per letter), the blanks around
+        /// the name, `=` and value, and whether the value is quoted.
+        MaxAge {
+            seconds: u32,
+            case: u8,
+            blanks: [usize; 4],
+            quoted: bool,
+        },
+        /// Any other directive, including near misses (`s-maxage`, `max-agex`, a `max-age` without
+        /// a number) and quoted strings with commas.
+        Other(String),
+    }
+
+    fn directive() -> impl Strategy<Value = Directive> {
+        let others = prop::sample::select(vec![
+            "no-cache",
+            "no-store",
+            "private",
+            "public",
+            "must-revalidate",
+            "immutable",
+            "s-maxage=1",
+            "stale-while-revalidate=5",
+            "stale-if-error=0",
+            "no-cache=\"set-cookie\"",
+            "private=\"x, y\"",
+            "x-max-age=0",
+            "max-agex=0",
+            "max-age",
+            "max-age=",
+            "max-age=-1",
+            "max-age=1.5",
+            "max-age=abc",
+            // Past u64: ignored, which lasts as long as RFC 9111 §1.2.2's 2^31 s would, since the
+            // lifetime is capped by `cache_ttl` (at most a day).
+            "max-age=99999999999999999999999",
+            "",
+        ]);
+        prop_oneof![
+            2 => (any::<u32>(), any::<u8>(), [0..3usize, 0..2usize, 0..2usize, 0..3usize], any::<bool>())
+                .prop_map(|(seconds, case, blanks, quoted)| Directive::MaxAge { seconds, case, blanks, quoted }),
+            2 => others.prop_map(|s| Directive::Other(s.to_owned())),
+            1 => "[a-z-]{1,10}(=[a-z0-9]{0,4})?"
+                .prop_filter("not max-age", |s| !s.split('=').next().unwrap_or("").eq_ignore_ascii_case("max-age"))
+                .prop_map(Directive::Other),
+        ]
+    }
+
+    impl Directive {
+        fn text(&self) -> String {
+            match self {
+                Self::MaxAge {
+                    seconds,
+                    case,
+                    blanks,
+                    quoted,
+                } => {
+                    let name: String = "max-age"
+                        .chars()
+                        .enumerate()
+                        .map(|(i, c)| {
+                            if case >> (i % 8) & 1 == 1 {
+                                c.to_ascii_uppercase()
+                            } else {
+                                c
+                            }
+                        })
+                        .collect();
+                    let [a, b, c, d] = blanks.map(|n| " ".repeat(n));
+                    let value = if *quoted {
+                        format!("\"{seconds}\"")
+                    } else {
+                        seconds.to_string()
+                    };
+                    format!("{a}{name}{b}={c}{value}{d}")
+                }
+                Self::Other(s) => s.clone(),
+            }
+        }
+
+        fn max_age(&self) -> Option<u64> {
+            match self {
+                Self::MaxAge { seconds, .. } => Some(u64::from(*seconds)),
+                Self::Other(_) => None,
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        // Property: reading `max-age` from `Cache-Control` never panics, whatever the header lines
+        // hold; and the lifetime read is the smallest `max-age` among the directives of all the
+        // lines, whatever their letter case, blanks and quoting, and whatever other directives
+        // (including near misses such as `s-maxage` or `max-age=abc`) surround them; none without a
+        // well-formed `max-age`.
+
+        #[test]
+        fn max_age_never_panics(lines in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 0..3)) {
+            let mut headers = HeaderMap::new();
+            for line in lines {
+                if let Ok(value) = HeaderValue::from_bytes(&line) {
+                    headers.append(CACHE_CONTROL, value);
+                }
+            }
+            let _ = max_age(&headers);
+        }
+
+        #[test]
+        fn max_age_is_the_smallest_directive(
+            lines in prop::collection::vec(prop::collection::vec((directive(), " {0,2}"), 0..5), 1..4),
+        ) {
+            let mut headers = HeaderMap::new();
+            for line in &lines {
+                let text: Vec<String> = line.iter().map(|(d, blank)| format!("{blank}{}", d.text())).collect();
+                headers.append(CACHE_CONTROL, HeaderValue::from_str(&text.join(",")).unwrap());
+            }
+            let expected = lines.iter().flatten().filter_map(|(d, _)| d.max_age()).min();
+            prop_assert_eq!(max_age(&headers), expected.map(Duration::from_secs), "{:?}", headers);
+        }
+    }
+}

@@ -586,8 +586,207 @@ mod tests {
         }
     }
 
+    /// A little deterministic bit source, so that one generated number decides every spelling
+    /// choice of a variant.
+    struct Bits(u64);
+
+    impl Bits {
+        fn next(&mut self) -> bool {
+            // xorshift64; a zero state would stay zero.
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 & 1 == 1
+        }
+
+        fn pick<'a>(&mut self, options: &[&'a str]) -> &'a str {
+            let i = (usize::from(self.next()) << 1 | usize::from(self.next())) % options.len();
+            options[i]
+        }
+
+        fn case(&mut self, s: &str) -> String {
+            s.chars()
+                .map(|c| {
+                    if self.next() {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c.to_ascii_lowercase()
+                    }
+                })
+                .collect()
+        }
+    }
+
+    /// One character of a path in normal form, and how an equivalent URL may spell it.
+    #[derive(Debug, Clone)]
+    enum Atom {
+        /// An unreserved character: as is, or percent-encoded (hex digits in either case).
+        Unreserved(u8),
+        /// A sub-delimiter, `:` or `@`: only as is (`%2C` is not `,`, RFC 3986 §2.2).
+        Delimiter(u8),
+        /// A percent-encoded byte that is not unreserved (`%2F` is not `/`): hex in either case.
+        Encoded(u8),
+        /// A character a path cannot hold as is: raw (it gets encoded), or encoded UTF-8.
+        Raw(char),
+    }
+
+    fn atom() -> impl Strategy<Value = Atom> {
+        prop_oneof![
+            4 => prop::sample::select(b"abcxyzABCXYZ019-._~".to_vec()).prop_map(Atom::Unreserved),
+            2 => prop::sample::select(b"!$&'()*+,;=:@".to_vec()).prop_map(Atom::Delimiter),
+            1 => prop_oneof![
+                // Reserved characters first: decoding them would change the path.
+                prop::sample::select(b"/?#%:@,;=+ ".to_vec()),
+                any::<u8>().prop_filter("not unreserved", |&b| !is_unreserved(b)),
+            ]
+            .prop_map(Atom::Encoded),
+            1 => prop::sample::select(vec!['{', '}', '|', '"', '<', '>', '^', '`', '\\', '[', ']', 'é', '€', '😀'])
+                .prop_map(Atom::Raw),
+        ]
+    }
+
+    fn encoded(bytes: &[u8], bits: &mut Bits) -> String {
+        let mut out = String::new();
+        for &b in bytes {
+            let mut one = String::new();
+            push_encoded(&mut one, b);
+            out.push_str(&bits.case(&one));
+        }
+        out
+    }
+
+    impl Atom {
+        fn canonical(&self) -> String {
+            let mut out = String::new();
+            match *self {
+                Self::Unreserved(b) | Self::Delimiter(b) => out.push(char::from(b)),
+                Self::Encoded(b) => push_encoded(&mut out, b),
+                Self::Raw(c) => c
+                    .encode_utf8(&mut [0; 4])
+                    .bytes()
+                    .for_each(|b| push_encoded(&mut out, b)),
+            }
+            out
+        }
+
+        fn variant(&self, bits: &mut Bits) -> String {
+            match *self {
+                Self::Unreserved(b) if bits.next() => encoded(&[b], bits),
+                Self::Unreserved(b) | Self::Delimiter(b) => char::from(b).to_string(),
+                Self::Encoded(b) => encoded(&[b], bits),
+                Self::Raw(c) if bits.next() => c.to_string(),
+                Self::Raw(c) => encoded(c.encode_utf8(&mut [0; 4]).as_bytes(), bits),
+            }
+        }
+    }
+
+    /// A path segment in normal form: never `.` or `..`.
+    fn segment() -> impl Strategy<Value = Vec<Atom>> {
+        prop::collection::vec(atom(), 0..5).prop_map(|mut atoms| {
+            let text: String = atoms.iter().map(Atom::canonical).collect();
+            if text == "." || text == ".." {
+                atoms.push(Atom::Unreserved(b'x'));
+            }
+            atoms
+        })
+    }
+
+    /// The parts of an `http`/`https` URL in normal form.
+    #[derive(Debug, Clone)]
+    struct Parts {
+        https: bool,
+        host: String,
+        port: Option<u16>,
+        segments: Vec<Vec<Atom>>,
+    }
+
+    fn parts() -> impl Strategy<Value = Parts> {
+        (
+            any::<bool>(),
+            "[a-z0-9][a-z0-9_~-]{0,5}(\\.[a-z0-9_~-]{1,6}){0,2}|\\[[0-9a-f]{1,4}(:[0-9a-f]{0,4}){1,4}\\]",
+            proptest::option::of(any::<u16>()),
+            prop::collection::vec(segment(), 0..4),
+        )
+            .prop_map(|(https, host, port, segments)| {
+                let default = if https { 443 } else { 80 };
+                Parts {
+                    https,
+                    host,
+                    port: port.filter(|&p| p != default),
+                    segments,
+                }
+            })
+    }
+
+    impl Parts {
+        fn default_port(&self) -> u16 {
+            if self.https { 443 } else { 80 }
+        }
+
+        /// The URL in normal form: what every spelling of it normalises to.
+        fn canonical(&self) -> String {
+            let scheme = if self.https { "https" } else { "http" };
+            let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
+            let path: Vec<String> = self
+                .segments
+                .iter()
+                .map(|s| s.iter().map(Atom::canonical).collect())
+                .collect();
+            format!("{scheme}://{}{port}/{}", self.host, path.join("/"))
+        }
+
+        /// The same URL spelled another way (RFC 3986 §6.2.2 and §6.2.3): scheme and host in any
+        /// case, the default port written out (or an empty port, or leading zeros), unreserved
+        /// characters percent-encoded, percent-encoding hex in any case, dot segments, and any
+        /// query and fragment.
+        fn variant(&self, bits: &mut Bits, tail: &str) -> String {
+            let scheme = bits.case(if self.https { "https" } else { "http" });
+            let host = bits.case(&self.host);
+            let port = match self.port {
+                Some(p) => format!("{}{p}", bits.pick(&[":", ":0", ":00"])),
+                None => {
+                    let default = self.default_port();
+                    bits.pick(&["", ":", ":{}", ":0{}"])
+                        .replace("{}", &default.to_string())
+                }
+            };
+            let mut path = String::new();
+            if self.segments.is_empty() {
+                path.push_str(bits.pick(&["", "/", "/.", "/j/%2e%2E"]));
+            }
+            for segment in &self.segments {
+                path.push('/');
+                // A dot segment, or a segment undone by `..`, before this one.
+                match bits.pick(&["", "", "dot", "up"]) {
+                    "dot" => {
+                        path.push_str(bits.pick(&[".", "%2E", "%2e"]));
+                        path.push('/');
+                    }
+                    "up" => {
+                        path.push_str(bits.pick(&["j", "%7E", "..."]));
+                        path.push('/');
+                        path.push_str(bits.pick(&["..", ".%2E", "%2e.", "%2E%2e"]));
+                        path.push('/');
+                    }
+                    _ => {}
+                }
+                for atom in segment {
+                    path.push_str(&atom.variant(bits));
+                }
+            }
+            format!("{scheme}://{host}{port}{path}{tail}")
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        // Property: `normalize_htu` never panics; it is idempotent (a normalised URL normalises to
+        // itself); and two URLs normalise equal exactly when they are equivalent per RFC 3986 §6:
+        // every spelling of a URL (scheme and host case, default port, percent-encoding of
+        // unreserved characters and hex case, dot segments, query and fragment) gives its normal
+        // form, and URLs whose normal forms differ (another path, host, port or scheme) do not
+        // normalise equal.
 
         #[test]
         fn normalize_never_panics(s in ".{0,200}") {
@@ -617,6 +816,77 @@ mod tests {
                 prop_assert_eq!(normalize_htu(&once), Some(once.clone()));
             }
         }
+
+        #[test]
+        fn a_normal_form_normalises_to_itself(url in parts()) {
+            let canonical = url.canonical();
+            prop_assert_eq!(normalize_htu(&canonical), Some(canonical));
+        }
+
+        #[test]
+        fn every_spelling_of_a_url_normalises_to_its_normal_form(
+            url in parts(),
+            seed in 1..u64::MAX,
+            tail in "(\\?[!-~]{0,10})?(#[!-~]{0,10})?",
+        ) {
+            let variant = url.variant(&mut Bits(seed), &tail);
+            prop_assert_eq!(normalize_htu(&variant), Some(url.canonical()), "{}", variant);
+        }
+
+        #[test]
+        fn urls_normalise_equal_only_when_equivalent(
+            a in parts(),
+            b in parts(),
+            other_path in prop::collection::vec(segment(), 0..4),
+            how in 0..4u8,
+            seeds in (1..u64::MAX, 1..u64::MAX),
+        ) {
+            // Often the same origin, so that paths are compared.
+            let b = match how {
+                0 => b,
+                1 => Parts { segments: other_path, ..a.clone() },
+                2 => Parts { port: b.port.filter(|_| a.port.is_none()), ..a.clone() },
+                _ => a.clone(),
+            };
+            let one = normalize_htu(&a.variant(&mut Bits(seeds.0), "")).unwrap();
+            let two = normalize_htu(&b.variant(&mut Bits(seeds.1), "?q")).unwrap();
+            prop_assert_eq!(one == two, a.canonical() == b.canonical(), "{} {}", one, two);
+        }
+
+        #[test]
+        fn path_case_and_encoded_delimiters_are_significant(url in parts(), at in any::<prop::sample::Index>()) {
+            let canonical = url.canonical();
+            let path_start = canonical.find("://").unwrap() + 3;
+            let path_start = path_start + canonical[path_start..].find('/').unwrap();
+            // Flip the case of one letter of the path (not of a percent-encoding), or, if there is
+            // none, encode the path's first `/`.
+            let path = &canonical[path_start..];
+            let letters: Vec<usize> = path
+                .char_indices()
+                .filter(|&(i, c)| {
+                    c.is_ascii_alphabetic()
+                        && !path[..i].ends_with('%')
+                        && !(i >= 2 && path.as_bytes()[i - 2] == b'%')
+                })
+                .map(|(i, _)| path_start + i)
+                .collect();
+            let changed = if letters.is_empty() {
+                format!("{}%2F{}", &canonical[..path_start], &canonical[path_start + 1..])
+            } else {
+                let i = letters[at.index(letters.len())];
+                let c = char::from(canonical.as_bytes()[i]);
+                let flipped = if c.is_ascii_uppercase() { c.to_ascii_lowercase() } else { c.to_ascii_uppercase() };
+                format!("{}{flipped}{}", &canonical[..i], &canonical[i + 1..])
+            };
+            prop_assert_ne!(normalize_htu(&changed), Some(canonical));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        // Property: building the request URL from the connection and the `X-Forwarded-*` headers
+        // never panics, whatever those headers hold, and neither does normalising the result.
 
         #[test]
         fn request_url_never_panics(
