@@ -57,7 +57,17 @@ impl RequestParts for HttpRequest {
     fn peer(&self) -> Option<std::net::IpAddr> {
         self.peer_addr().map(|a| a.ip())
     }
+
+    fn headers(&self) -> Vec<(String, Vec<u8>)> {
+        self.headers()
+            .iter()
+            .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
+            .collect()
+    }
 }
+
+/// The `DPoP-Nonce` response header (RFC 9449 §8.1).
+const DPOP_NONCE: header::HeaderName = header::HeaderName::from_static("dpop-nonce");
 
 /// The validator for this request: app data first, then the global one.
 fn validator(req: &HttpRequest) -> Option<&Auth0> {
@@ -86,6 +96,11 @@ impl Auth0 {
             _ => tracing::debug!(%error, "request refused"),
         }
         let mut response = render(&error, self.0.accepted, dpop, &self.0.dpop_algs);
+        if matches!(error, AuthError::UseDpopNonce(_))
+            && let Some(nonce) = self.dpop_nonce().and_then(|n| HeaderValue::try_from(n).ok())
+        {
+            response.headers_mut().insert(DPOP_NONCE, nonce);
+        }
         if let Some(handler) = &self.0.error_handler {
             response = handler(&error, response);
         }
@@ -549,7 +564,83 @@ where
                     return Ok(req.error_response(e).map_into_right_body());
                 }
             }
-            service.call(req).await.map(ServiceResponse::map_into_left_body)
+            let mut response = service.call(req).await?;
+            renew_nonce(&mut response);
+            Ok(response.map_into_left_body())
+        })
+    }
+}
+
+/// Adds a fresh `DPoP-Nonce` to a successful answer whose proof carried last step's nonce.
+fn renew_nonce<B>(response: &mut ServiceResponse<B>) {
+    let nonce = {
+        let extensions = response.request().extensions();
+        extensions
+            .get::<Done>()
+            .filter(|done| done.verified.renew_nonce)
+            .and_then(|done| done.by.dpop_nonce())
+    };
+    if let Some(value) = nonce.and_then(|n| HeaderValue::try_from(n).ok()) {
+        response.headers_mut().insert(DPOP_NONCE, value);
+    }
+}
+
+/// Sends a fresh `DPoP-Nonce` on successful answers when DPoP server nonces are on
+/// ([`Auth0Config::dpop_nonce_secrets`](crate::Auth0Config::dpop_nonce_secrets)) and the request's
+/// proof carried the previous step's nonce, so clients move to the new nonce without a 401.
+/// [`RequireAuth`] does this itself; wrap an app protected with `#[require_auth]` in this.
+///
+/// ```
+/// use actix_web::App;
+/// use auth0_runtime::DpopNonces;
+///
+/// let app = App::new().wrap(DpopNonces);
+/// # let _ = app;
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DpopNonces;
+
+impl<S, B> Transform<S, ServiceRequest> for DpopNonces
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Transform = DpopNoncesMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(DpopNoncesMiddleware {
+            service: Rc::new(service),
+        }))
+    }
+}
+
+/// The service [`DpopNonces`] wraps around an app.
+#[derive(Debug)]
+pub struct DpopNoncesMiddleware<S> {
+    service: Rc<S>,
+}
+
+impl<S, B> Service<ServiceRequest> for DpopNoncesMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<Result<Self::Response, actix_web::Error>>;
+
+    actix_web::dev::forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let service = Rc::clone(&self.service);
+        Box::pin(async move {
+            let mut response = service.call(req).await?;
+            renew_nonce(&mut response);
+            Ok(response)
         })
     }
 }
@@ -652,6 +743,87 @@ mod proptests {
             prop_assert_eq!(authorize(&token, &[], &[], &route.permissions).is_ok(), all_granted);
             if let Err(refused) = authorize(&token, &route.all_scopes, &any.any_scopes, &[]) {
                 prop_assert_eq!(refused.status(), 403);
+            }
+        }
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod nonce_tests {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use actix_web::{App, HttpResponse, test, web};
+
+    use super::*;
+    use crate::testing::{DpopKey, TestIssuer};
+
+    static CLOCK: AtomicI64 = AtomicI64::new(0);
+
+    fn clock() -> i64 {
+        CLOCK.load(Ordering::Relaxed)
+    }
+
+    async fn hello(claims: Claims) -> HttpResponse {
+        HttpResponse::Ok().body(claims.sub.clone())
+    }
+
+    /// A success whose proof carried last step's nonce carries the current one, through
+    /// `DpopNonces` and through `RequireAuth`; one with the current nonce carries none.
+    #[actix_web::test]
+    async fn successes_carry_a_fresh_nonce_when_the_step_changes() {
+        let issuer = TestIssuer::start();
+        let t = (crate::verify::now() / 60) * 60 + 5;
+        CLOCK.store(t, Ordering::Relaxed);
+        let mut config = issuer
+            .config("https://api.test")
+            .dpop_nonce_secrets([vec![5u8; 32]]);
+        config.clock = clock;
+        let auth0 = Auth0::new(config).unwrap();
+        let app = test::init_service(
+            App::new()
+                .app_data(auth0.clone())
+                .service(web::scope("/a").wrap(DpopNonces).route("", web::get().to(hello)))
+                .service(
+                    web::scope("/b")
+                        .wrap(RequireAuth::new())
+                        .route("", web::get().to(hello)),
+                ),
+        )
+        .await;
+        let key = DpopKey::generate();
+        let token = issuer
+            .token()
+            .audience("https://api.test")
+            .bind_to(&key)
+            .issued_at(t - 10)
+            .expires_at(t + 3600)
+            .sign();
+        let old = auth0.dpop_nonce().unwrap();
+        for (now, path, renewed) in [(t, "/a", false), (t + 60, "/a", true), (t + 60, "/b", true)] {
+            CLOCK.store(now, Ordering::Relaxed);
+            let proof = key
+                .proof("GET", &format!("http://api.test{path}"))
+                .access_token(&token)
+                .issued_at(now)
+                .nonce(&old)
+                .sign();
+            let request = test::TestRequest::get()
+                .uri(path)
+                .insert_header(("host", "api.test"))
+                .insert_header(("authorization", format!("DPoP {token}")))
+                .insert_header(("dpop", proof))
+                .to_request();
+            let response = test::call_service(&app, request).await;
+            assert_eq!(response.status(), 200, "{path} at {now}");
+            let nonce = response
+                .headers()
+                .get("dpop-nonce")
+                .map(|v| v.to_str().unwrap().to_owned());
+            assert_eq!(nonce.is_some(), renewed, "{path} at {now}");
+            if let Some(nonce) = nonce {
+                assert_ne!(nonce, old);
+                assert_eq!(Some(nonce), auth0.dpop_nonce());
             }
         }
     }

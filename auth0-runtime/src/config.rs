@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +51,49 @@ fn invalid(var: &'static str, problem: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         var,
         problem: problem.into(),
+    }
+}
+
+/// Why a [`Auth0Config::domains_resolver`] could not answer; logged, never shown to clients.
+pub type ResolverError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The resolver's future, boxed.
+pub(crate) type ResolverFuture = Pin<Box<dyn Future<Output = Result<Vec<String>, ResolverError>> + Send>>;
+/// A domains resolver, type-erased.
+pub(crate) type DomainsResolver = Arc<dyn Fn(DomainRequest) -> ResolverFuture + Send + Sync>;
+
+/// What a [`Auth0Config::domains_resolver`] is told about a request whose token names an issuer
+/// that is not in the static list.
+#[derive(Debug, Clone)]
+pub struct DomainRequest {
+    pub(crate) url: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) issuer: String,
+}
+
+impl DomainRequest {
+    /// The URL the request was sent to (`http://api.example.com/api/private`), from the connection
+    /// and `Host`, or from forwarded headers when the proxy is trusted.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The first value of the header `name` (any letter case) that is valid text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every header line with a text value, names in lower case.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// The token's `iss`, **not verified yet**: only which tenant the caller claims to come from.
+    pub fn unverified_issuer(&self) -> &str {
+        &self.issuer
     }
 }
 
@@ -99,6 +144,10 @@ pub struct Auth0Config {
     pub(crate) replay_store: Option<Arc<dyn ReplayStore>>,
     pub(crate) replay_store_capacity: usize,
     pub(crate) public_origins: Vec<String>,
+    pub(crate) organizations: Vec<String>,
+    pub(crate) organization_required: bool,
+    pub(crate) dpop_nonce_secrets: Vec<Vec<u8>>,
+    pub(crate) domains_resolver: Option<DomainsResolver>,
     /// Unix seconds; tests of the crate move it.
     pub(crate) clock: fn() -> i64,
 }
@@ -154,6 +203,10 @@ impl Auth0Config {
             replay_store: None,
             replay_store_capacity: crate::MemoryReplayStore::DEFAULT_CAPACITY,
             public_origins: Vec::new(),
+            organizations: Vec::new(),
+            organization_required: false,
+            dpop_nonce_secrets: Vec::new(),
+            domains_resolver: None,
             clock: crate::verify::now,
         }
     }
@@ -215,6 +268,18 @@ impl Auth0Config {
         }
         if let Some(v) = get("AUTH0_TRUSTED_PROXIES") {
             config.trusted_proxies = v.split(',').map(|p| p.trim().to_owned()).collect();
+        }
+        if let Some(v) = get("AUTH0_ORGANIZATIONS") {
+            config.organizations = v.split(',').map(|o| o.trim().to_owned()).collect();
+        }
+        if let Some(v) = get("AUTH0_ORGANIZATION_REQUIRED") {
+            config.organization_required = parse_bool("AUTH0_ORGANIZATION_REQUIRED", &v)?;
+        }
+        if let Some(v) = get("AUTH0_DPOP_NONCE_SECRET") {
+            config.dpop_nonce_secrets = v
+                .split(',')
+                .map(|secret| decode_secret(secret.trim()))
+                .collect::<Result<_, _>>()?;
         }
         if let Some(v) = get("AUTH0_PUBLIC_ORIGINS") {
             config.public_origins = v.split(',').map(|o| o.trim().to_owned()).collect();
@@ -417,6 +482,69 @@ impl Auth0Config {
         self
     }
 
+    /// Accept only tokens of these Auth0 Organizations: the token's `org_id` must be one of them
+    /// (`org_…` ids). A token without `org_id` is refused too.
+    pub fn organizations<I, S>(mut self, organizations: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.organizations = organizations.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Accept only tokens issued for an organization: the token must carry some `org_id`.
+    pub fn organization_required(mut self, required: bool) -> Self {
+        self.organization_required = required;
+        self
+    }
+
+    /// Turn DPoP server nonces on (RFC 9449 §8): each secret at least 32 random bytes; the first
+    /// makes nonces, all are accepted (list a new secret first to rotate). Every instance given
+    /// the same secrets accepts every other's nonces, with no shared state. A proof without a
+    /// valid nonce gets 401 `use_dpop_nonce` and a `DPoP-Nonce` header to retry with.
+    pub fn dpop_nonce_secrets<I, S>(mut self, secrets: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Vec<u8>>,
+    {
+        self.dpop_nonce_secrets = secrets.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Decide per request which issuers are trusted, besides the static domain list: `resolver`
+    /// gets the request (URL, headers) and the token's unverified issuer, and returns the allowed
+    /// domains (or issuer URLs). Nothing is fetched for an issuer it does not return (401
+    /// `invalid_token`); its answer is not cached (it may depend on the request); an error is
+    /// logged and answered 503 `temporarily_unavailable`.
+    ///
+    /// ```
+    /// use auth0_runtime::{Auth0Config, DomainRequest, ResolverError};
+    ///
+    /// let config = Auth0Config::new("tenant.us.auth0.com", "https://api.example.com")
+    ///     .domains_resolver(|request: DomainRequest| async move {
+    ///         // e.g. one custom domain per customer host
+    ///         let domains = match request.header("host") {
+    ///             Some("acme.example.com") => vec!["login.acme.example.com".to_owned()],
+    ///             _ => Vec::new(),
+    ///         };
+    ///         Ok::<_, ResolverError>(domains)
+    ///     });
+    /// # let _ = config;
+    /// ```
+    pub fn domains_resolver<F, Fut, E>(mut self, resolver: F) -> Self
+    where
+        F: Fn(DomainRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<String>, E>> + Send + 'static,
+        E: Into<ResolverError> + 'static,
+    {
+        self.domains_resolver = Some(Arc::new(move |request| {
+            let answer = resolver(request);
+            Box::pin(async move { answer.await.map_err(Into::into) })
+        }));
+        self
+    }
+
     /// How many DPoP proofs the default in-memory replay store holds (default
     /// [`MemoryReplayStore::DEFAULT_CAPACITY`](crate::MemoryReplayStore::DEFAULT_CAPACITY): 1 000
     /// proofs a second over the default 330-second window, about 8 MB). Size it for your peak
@@ -611,6 +739,31 @@ impl Auth0Config {
                 "must be at most 10000, like 100",
             ));
         }
+        if self.organizations.iter().any(|o| {
+            !o.starts_with("org_")
+                || o.len() < 5
+                || !o.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        }) {
+            return Err(invalid(
+                "AUTH0_ORGANIZATIONS",
+                "must list organization ids like org_W4o8zTCcNB2kFEnA, comma-separated",
+            ));
+        }
+        if let Some(short) = self.dpop_nonce_secrets.iter().find(|s| s.len() < 32) {
+            return Err(invalid(
+                "AUTH0_DPOP_NONCE_SECRET",
+                format!(
+                    "has a secret of {} bytes: each must be at least 32 random bytes, base64 (openssl rand -base64 32)",
+                    short.len()
+                ),
+            ));
+        }
+        if !self.dpop_nonce_secrets.is_empty() && !self.dpop_enabled {
+            return Err(invalid(
+                "AUTH0_DPOP_NONCE_SECRET",
+                "is set while AUTH0_DPOP_ENABLED is false: nonces are for DPoP proofs",
+            ));
+        }
         if !(1..=50_000_000).contains(&self.replay_store_capacity) {
             return Err(invalid(
                 "AUTH0_REPLAY_STORE_CAPACITY",
@@ -696,6 +849,30 @@ fn check_algorithms(var: &'static str, algorithms: &[Algorithm]) -> Result<(), C
 
 /// `tenant.us.auth0.com`, `https://tenant.us.auth0.com/` and `localhost:8443` are fine; a scheme
 /// other than https, a path, a query or credentials are refused.
+/// A nonce secret: standard base64, padding optional; never echoed in an error.
+fn decode_secret(text: &str) -> Result<Vec<u8>, ConfigError> {
+    use base64::Engine as _;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const STANDARD: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    STANDARD.decode(text).map_err(|_| {
+        invalid(
+            "AUTH0_DPOP_NONCE_SECRET",
+            "must be standard base64 of at least 32 random bytes (openssl rand -base64 32); a comma-separated list rotates secrets",
+        )
+    })
+}
+
+/// The issuer URL of a domain as a resolver returns it (`tenant.auth0.com`,
+/// `https://tenant.auth0.com/`), or `None` if it is not one.
+pub(crate) fn issuer_of(domain: &str) -> Option<String> {
+    normalize_domain("domains_resolver", domain)
+        .ok()
+        .map(|host| format!("https://{host}/"))
+}
+
 fn normalize_domain(var: &'static str, raw: &str) -> Result<String, ConfigError> {
     let d = raw.trim();
     let lower = d.to_ascii_lowercase();

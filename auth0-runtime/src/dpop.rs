@@ -6,6 +6,7 @@
 //! [`ReplayStore`]) are the caller's steps around it.
 
 mod htu;
+mod nonce;
 mod replay;
 
 #[cfg(any(test, feature = "testing"))]
@@ -33,6 +34,7 @@ use crate::jws::{self, Jws, JwsError};
 pub(crate) use build::{ProofOverrides, build_proof, ec_public_jwk, sign_proof};
 pub use htu::normalize_htu;
 pub(crate) use htu::{UrlParts, request_url};
+pub(crate) use nonce::{Nonces, Verdict as NonceVerdict};
 pub use replay::{MemoryReplayStore, ProofUse, ReplayCheck, ReplayOutcome, ReplayStore};
 
 type Object = Map<String, Value>;
@@ -122,6 +124,8 @@ pub(crate) struct VerifiedProof {
     pub(crate) jti: String,
     /// When the proof was made, unix seconds (rounded down).
     pub(crate) iat: i64,
+    /// The server nonce it carries (RFC 9449 §8), if any.
+    pub(crate) nonce: Option<String>,
 }
 
 impl VerifiedProof {
@@ -167,6 +171,7 @@ pub(crate) fn verify_proof(
         jkt,
         jti: jti.to_owned(),
         iat,
+        nonce: payload.get("nonce").and_then(Value::as_str).map(str::to_owned),
     })
 }
 

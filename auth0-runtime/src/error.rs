@@ -34,6 +34,10 @@ pub enum AuthError {
         /// What is missing, in words.
         description: &'static str,
     },
+    /// DPoP server nonces are on and the proof carries no valid `nonce`: 401 `use_dpop_nonce`, with
+    /// the current nonce in the `DPoP-Nonce` header (RFC 9449 §8); retry with a proof that has it.
+    #[error("DPoP nonce required: {0}")]
+    UseDpopNonce(&'static str),
     /// The issuer's keys cannot be fetched and none are cached, or the DPoP replay store cannot
     /// record the proof (full, or unreachable): 503 `temporarily_unavailable`.
     #[error("temporarily unavailable: {0}")]
@@ -61,7 +65,10 @@ impl AuthError {
     /// The HTTP status code of this answer.
     pub fn status(&self) -> u16 {
         match self {
-            Self::MissingCredentials | Self::InvalidToken(_) | Self::InvalidDpopProof(_) => 401,
+            Self::MissingCredentials
+            | Self::InvalidToken(_)
+            | Self::InvalidDpopProof(_)
+            | Self::UseDpopNonce(_) => 401,
             Self::InvalidRequest(_) => 400,
             Self::InsufficientScope { .. } => 403,
             Self::Unavailable(_) => 503,
@@ -76,6 +83,7 @@ impl AuthError {
             Self::InvalidRequest(_) => "invalid_request",
             Self::InvalidToken(_) => "invalid_token",
             Self::InvalidDpopProof(_) => "invalid_dpop_proof",
+            Self::UseDpopNonce(_) => "use_dpop_nonce",
             Self::InsufficientScope { .. } => "insufficient_scope",
             Self::Unavailable(_) => "temporarily_unavailable",
             Self::Internal(_) => "internal_server_error",
@@ -89,6 +97,7 @@ impl AuthError {
             Self::InvalidRequest(d)
             | Self::InvalidToken(d)
             | Self::InvalidDpopProof(d)
+            | Self::UseDpopNonce(d)
             | Self::Unavailable(d)
             | Self::Internal(d) => d,
             Self::InsufficientScope { description, .. } => description,
@@ -116,7 +125,7 @@ impl AuthError {
         let on_dpop = match accepted {
             Challenges::Bearer => false,
             Challenges::Dpop => true,
-            Challenges::Both => dpop || matches!(self, Self::InvalidDpopProof(_)),
+            Challenges::Both => dpop || matches!(self, Self::InvalidDpopProof(_) | Self::UseDpopNonce(_)),
         };
         let params = |here: bool| -> String {
             let Some(e) = error.filter(|_| here) else {

@@ -50,12 +50,12 @@ pub mod testing;
 mod throttle;
 mod verify;
 
-pub use actix::{RequireAuth, RequireAuthMiddleware};
+pub use actix::{DpopNonces, DpopNoncesMiddleware, RequireAuth, RequireAuthMiddleware};
 #[cfg(feature = "macros")]
 #[doc(inline)]
 pub use auth0_macros::require_auth;
 pub use claims::{Actor, Audience, Claims, Scheme, Scopes, TokenClaims};
-pub use config::{Auth0Config, ConfigError, ErrorHandler};
+pub use config::{Auth0Config, ConfigError, DomainRequest, ErrorHandler, ResolverError};
 pub use dpop::{MemoryReplayStore, ProofUse, ReplayCheck, ReplayOutcome, ReplayStore, normalize_htu};
 pub use error::AuthError;
 pub use jsonwebtoken::Algorithm;

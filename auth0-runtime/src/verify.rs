@@ -15,10 +15,10 @@ use serde::Deserialize;
 
 use crate::cache::{self, TokenCache};
 use crate::claims::{Claims, Scheme, TokenClaims};
-use crate::config::{Auth0Config, Cidr, ConfigError, ErrorHandler};
+use crate::config::{Auth0Config, Cidr, ConfigError, DomainRequest, DomainsResolver, ErrorHandler};
 use crate::dpop::{
-    self, MemoryReplayStore, ProofRequest, ProofSettings, ProofUse, ReplayCheck, ReplayOutcome, ReplayStore,
-    UrlParts,
+    self, MemoryReplayStore, NonceVerdict, Nonces, ProofRequest, ProofSettings, ProofUse, ReplayCheck,
+    ReplayOutcome, ReplayStore, UrlParts,
 };
 use crate::error::{AuthError, Challenges};
 use crate::jws::{self, JwsError};
@@ -36,6 +36,11 @@ pub trait RequestParts {
     fn host(&self) -> &str;
     /// The path, without the query.
     fn path(&self) -> &str;
+    /// Every header line as (name in lower case, value). Only read for a domains resolver
+    /// ([`Auth0Config::domains_resolver`]); an adapter without it gives the resolver no headers.
+    fn headers(&self) -> Vec<(String, Vec<u8>)> {
+        Vec::new()
+    }
     /// The address of the peer (the proxy, behind one), if known: forwarded headers are honoured
     /// only from trusted proxies when a list of them is configured.
     fn peer(&self) -> Option<std::net::IpAddr> {
@@ -48,6 +53,8 @@ pub trait RequestParts {
 pub(crate) struct Verified {
     pub(crate) claims: Arc<TokenClaims>,
     pub(crate) scheme: Scheme,
+    /// The proof's nonce is from the previous step: the answer should carry the current one.
+    pub(crate) renew_nonce: bool,
 }
 
 /// A refusal and the scheme it concerns (it decides which challenge carries the error).
@@ -70,27 +77,41 @@ pub(crate) enum Attempt {
     NeedsKey(Pending),
     /// Everything passed; the replay store answers later (a networked store).
     NeedsStore(StoreWait),
+    /// The token's issuer is not in the static list: the domains resolver decides.
+    NeedsIssuer(IssuerWait),
+}
+
+/// A request whose issuer the domains resolver has to judge.
+pub(crate) struct IssuerWait {
+    context: DomainRequest,
+    request: OwnedCredentials,
 }
 
 /// A verified DPoP request waiting for its replay store's answer.
 pub(crate) struct StoreWait {
     check: ReplayCheck,
     claims: Arc<TokenClaims>,
+    renew_nonce: bool,
 }
 
 impl StoreWait {
     async fn finish(self) -> Result<Verified, Denied> {
-        replay_verdict(self.check.await, self.claims)
+        replay_verdict(self.check.await, self.claims, self.renew_nonce)
     }
 }
 
 /// The request's fate given the replay store's answer.
-fn replay_verdict(outcome: ReplayOutcome, claims: Arc<TokenClaims>) -> Result<Verified, Denied> {
+fn replay_verdict(
+    outcome: ReplayOutcome,
+    claims: Arc<TokenClaims>,
+    renew_nonce: bool,
+) -> Result<Verified, Denied> {
     let error = match outcome {
         ReplayOutcome::FirstUse => {
             return Ok(Verified {
                 claims,
                 scheme: Scheme::DPoP,
+                renew_nonce,
             });
         }
         ReplayOutcome::Replay => AuthError::InvalidDpopProof("the DPoP proof has already been used"),
@@ -114,6 +135,7 @@ struct OwnedCredentials {
     proof: Option<String>,
     method: String,
     url: String,
+    granted: Option<String>,
 }
 
 /// The credentials of one request, borrowed from it.
@@ -123,6 +145,8 @@ struct Credentials<'a> {
     proof: Option<&'a str>,
     method: &'a str,
     url: Cow<'a, str>,
+    /// An issuer outside the static list that the domains resolver allowed for this request.
+    granted: Option<&'a str>,
 }
 
 impl Credentials<'_> {
@@ -133,6 +157,7 @@ impl Credentials<'_> {
             proof: self.proof.map(str::to_owned),
             method: self.method.to_owned(),
             url: self.url.clone().into_owned(),
+            granted: self.granted.map(str::to_owned),
         }
     }
 }
@@ -145,6 +170,7 @@ impl OwnedCredentials {
             proof: self.proof.as_deref(),
             method: &self.method,
             url: Cow::Borrowed(&self.url),
+            granted: self.granted.as_deref(),
         }
     }
 }
@@ -172,6 +198,11 @@ pub(crate) struct Inner {
     public_origins: Vec<String>,
     /// Unix seconds; read once per verification.
     clock: fn() -> i64,
+    organizations: Vec<String>,
+    organization_required: bool,
+    nonces: Option<Nonces>,
+    resolver: Option<DomainsResolver>,
+    resolver_failures: crate::throttle::Throttle,
     keys: Arc<KeyStore>,
     token_cache: TokenCache,
     replay: Arc<dyn ReplayStore>,
@@ -247,6 +278,11 @@ impl Auth0 {
             trusted_proxies,
             public_origins,
             clock: config.clock,
+            organizations: config.organizations,
+            organization_required: config.organization_required,
+            nonces: Nonces::new(&config.dpop_nonce_secrets),
+            resolver: config.domains_resolver,
+            resolver_failures: crate::throttle::Throttle::new(std::time::Duration::from_secs(10)),
             keys,
             token_cache: TokenCache::new(config.token_cache_entries),
             replay,
@@ -278,7 +314,68 @@ impl Auth0 {
             Ok(c) => c,
             Err(denied) => return Attempt::Done(Err(denied)),
         };
-        self.verify_credentials(&credentials, None, (self.0.clock)())
+        match self.verify_credentials(&credentials, None, (self.0.clock)()) {
+            // The resolver is told about the request itself.
+            Attempt::NeedsIssuer(mut wait) => {
+                wait.context.url = self.request_url(req);
+                wait.context.headers = req
+                    .headers()
+                    .into_iter()
+                    .filter_map(|(name, value)| Some((name, String::from_utf8(value).ok()?)))
+                    .collect();
+                Attempt::NeedsIssuer(wait)
+            }
+            attempt => attempt,
+        }
+    }
+
+    /// The current DPoP server nonce, when nonces are on
+    /// ([`Auth0Config::dpop_nonce_secrets`]): what a `DPoP-Nonce` header carries. An adapter other
+    /// than Actix's sends it with [`AuthError::UseDpopNonce`].
+    pub fn dpop_nonce(&self) -> Option<String> {
+        self.0.nonces.as_ref().map(|n| n.current((self.0.clock)()))
+    }
+
+    /// Asks the domains resolver about the token's issuer, then finishes the verification.
+    async fn resolve(&self, wait: IssuerWait) -> Result<Verified, Denied> {
+        let IssuerWait { context, mut request } = wait;
+        let dpop = request.scheme == Scheme::DPoP;
+        let deny = |error| Err(Denied { error, dpop });
+        let Some(resolver) = self.0.resolver.clone() else {
+            return deny(AuthError::Internal("no domains resolver"));
+        };
+        let issuer = context.issuer.clone();
+        let domains = match resolver(context).await {
+            Ok(domains) => domains,
+            Err(error) => {
+                if let Some(report) = self.0.resolver_failures.event() {
+                    tracing::warn!(
+                        %error,
+                        failures = report.count,
+                        seconds = report.seconds,
+                        "the domains resolver failed; requests get 503"
+                    );
+                }
+                return deny(AuthError::Unavailable(
+                    "the access token's issuer cannot be checked right now, try again later",
+                ));
+            }
+        };
+        if !domains
+            .iter()
+            .any(|d| crate::config::issuer_of(d).as_deref() == Some(issuer.as_str()))
+        {
+            return deny(AuthError::InvalidToken(
+                "the access token was issued by an issuer this API does not trust",
+            ));
+        }
+        request.granted = Some(issuer);
+        match self.verify_credentials(&request.borrow(), None, (self.0.clock)()) {
+            Attempt::Done(result) => result,
+            Attempt::NeedsKey(pending) => self.verify_pending(pending).await,
+            Attempt::NeedsStore(wait) => wait.finish().await,
+            Attempt::NeedsIssuer(_) => deny(AuthError::Internal("issuer resolution did not settle")),
+        }
     }
 
     /// Finishes a verification that could not complete synchronously.
@@ -287,6 +384,7 @@ impl Auth0 {
             Attempt::Done(result) => result,
             Attempt::NeedsKey(pending) => self.verify_pending(pending).await,
             Attempt::NeedsStore(wait) => wait.finish().await,
+            Attempt::NeedsIssuer(wait) => self.resolve(wait).await,
         }
     }
 
@@ -313,8 +411,8 @@ impl Auth0 {
         match self.verify_credentials(&pending.request.borrow(), Some(key), (self.0.clock)()) {
             Attempt::Done(result) => result,
             Attempt::NeedsStore(wait) => wait.finish().await,
-            // The key was handed in, so the attempt cannot ask for it again.
-            Attempt::NeedsKey(_) => Err(Denied {
+            // The key was handed in and the issuer decided, so neither is asked for again.
+            Attempt::NeedsKey(_) | Attempt::NeedsIssuer(_) => Err(Denied {
                 error: AuthError::Internal("key lookup failed"),
                 dpop,
             }),
@@ -403,6 +501,7 @@ impl Auth0 {
             proof,
             method: req.method(),
             url,
+            granted: None,
         })
     }
 
@@ -437,9 +536,19 @@ impl Auth0 {
     ) -> Attempt {
         let dpop = c.scheme == Scheme::DPoP;
         let deny = |error| Attempt::Done(Err(Denied { error, dpop }));
-        let claims = match self.verify_token(c.token, fetched, now) {
+        let claims = match self.verify_token(c.token, fetched, now, c.granted) {
             Ok(claims) => claims,
             Err(TokenFailure::Denied(error)) => return deny(error),
+            Err(TokenFailure::NeedsIssuer(issuer)) => {
+                return Attempt::NeedsIssuer(IssuerWait {
+                    context: DomainRequest {
+                        url: String::new(),
+                        headers: Vec::new(),
+                        issuer,
+                    },
+                    request: c.to_owned(),
+                });
+            }
             Err(TokenFailure::NeedsKey { issuer, kid }) => {
                 return Attempt::NeedsKey(Pending {
                     issuer,
@@ -458,6 +567,7 @@ impl Auth0 {
             return Attempt::Done(Ok(Verified {
                 claims,
                 scheme: c.scheme,
+                renew_nonce: false,
             }));
         };
         let Some(bound) = bound else {
@@ -481,6 +591,20 @@ impl Auth0 {
                 "the access token is bound to another key than the DPoP proof",
             ));
         }
+        // Server nonces, when on: checked before the proof is recorded, so the retry that
+        // carries the nonce is not a replay.
+        let renew_nonce = match &self.0.nonces {
+            None => false,
+            Some(nonces) => match verified.nonce.as_deref().map(|n| nonces.check(n, now)) {
+                Some(NonceVerdict::Current) => false,
+                Some(NonceVerdict::Previous) => true,
+                _ => {
+                    return deny(AuthError::UseDpopNonce(
+                        "the DPoP proof must carry the server's current nonce",
+                    ));
+                }
+            },
+        };
         let proof_use = ProofUse::new(
             &verified.jkt,
             &verified.jti,
@@ -489,8 +613,12 @@ impl Auth0 {
             now,
         );
         match self.0.replay.check_and_record(&proof_use) {
-            ReplayCheck::Ready(outcome) => Attempt::Done(replay_verdict(outcome, claims)),
-            check @ ReplayCheck::Pending(_) => Attempt::NeedsStore(StoreWait { check, claims }),
+            ReplayCheck::Ready(outcome) => Attempt::Done(replay_verdict(outcome, claims, renew_nonce)),
+            check @ ReplayCheck::Pending(_) => Attempt::NeedsStore(StoreWait {
+                check,
+                claims,
+                renew_nonce,
+            }),
         }
     }
 
@@ -500,6 +628,7 @@ impl Auth0 {
         token: &str,
         fetched: Option<Arc<VerifyingKey>>,
         now: i64,
+        granted: Option<&str>,
     ) -> Result<Arc<TokenClaims>, TokenFailure> {
         let cache = &self.0.token_cache;
         let generation = self.0.keys.generation();
@@ -509,6 +638,8 @@ impl Auth0 {
         if let Some(hit) = cache_key.as_ref().and_then(|k| cache.get(k, generation))
             && self.0.keys.cached(&hit.claims.iss, &hit.kid).is_some()
         {
+            // An issuer from the resolver is judged again on every request.
+            self.trusted_issuer(&hit.claims.iss, granted)?;
             self.check_claims(&hit.claims, now)
                 .map_err(TokenFailure::Denied)?;
             return Ok(Arc::clone(&hit.claims));
@@ -539,19 +670,12 @@ impl Auth0 {
             .kid
             .ok_or(TokenFailure::invalid("the access token has no key id"))?;
         let claims = TokenClaims::from_payload(&jws.payload).map_err(TokenFailure::invalid)?;
-        let issuer = self
-            .0
-            .issuers
-            .iter()
-            .find(|i| **i == claims.iss)
-            .ok_or(TokenFailure::invalid(
-                "the access token was issued by an issuer this API does not trust",
-            ))?;
+        let issuer = self.trusted_issuer(&claims.iss, granted)?;
         let key = match fetched.or_else(|| self.0.keys.cached(issuer, &kid)) {
             Some(key) => key,
             None => {
                 return Err(TokenFailure::NeedsKey {
-                    issuer: issuer.clone(),
+                    issuer: issuer.to_owned(),
                     kid: kid.into_owned(),
                 });
             }
@@ -570,6 +694,21 @@ impl Auth0 {
         Ok(claims)
     }
 
+    /// The issuer, if trusted: in the static list, or allowed by the resolver for this request.
+    /// Decided before any I/O; an issuer the resolver has not judged yet sends it there.
+    fn trusted_issuer<'s>(&'s self, iss: &'s str, granted: Option<&'s str>) -> Result<&'s str, TokenFailure> {
+        if let Some(issuer) = self.0.issuers.iter().find(|i| **i == iss) {
+            return Ok(issuer);
+        }
+        match granted {
+            Some(granted) if granted == iss => Ok(granted),
+            None if self.0.resolver.is_some() => Err(TokenFailure::NeedsIssuer(iss.to_owned())),
+            _ => Err(TokenFailure::invalid(
+                "the access token was issued by an issuer this API does not trust",
+            )),
+        }
+    }
+
     fn check_claims(&self, claims: &TokenClaims, now: i64) -> Result<(), AuthError> {
         let leeway = self.0.leeway;
         if now >= claims.exp.saturating_add(leeway) {
@@ -582,6 +721,22 @@ impl Auth0 {
             return Err(AuthError::InvalidToken(
                 "the access token is not intended for this API",
             ));
+        }
+        let organizations = &self.0.organizations;
+        if self.0.organization_required || !organizations.is_empty() {
+            match claims.org_id.as_deref() {
+                None => {
+                    return Err(AuthError::InvalidToken(
+                        "the access token is not issued for an organization",
+                    ));
+                }
+                Some(org) if !organizations.is_empty() && !organizations.iter().any(|o| o == org) => {
+                    return Err(AuthError::InvalidToken(
+                        "the access token is issued for an organization this API does not accept",
+                    ));
+                }
+                Some(_) => {}
+            }
         }
         Ok(())
     }
@@ -602,7 +757,12 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 
 enum TokenFailure {
     Denied(AuthError),
-    NeedsKey { issuer: String, kid: String },
+    NeedsKey {
+        issuer: String,
+        kid: String,
+    },
+    /// Not in the static list; the domains resolver decides.
+    NeedsIssuer(String),
 }
 
 impl TokenFailure {
@@ -796,6 +956,73 @@ mod tests {
                 .await
                 .unwrap_err(),
             AuthError::InvalidDpopProof("the DPoP proof has expired")
+        );
+    }
+    static NONCE_CLOCK: AtomicI64 = AtomicI64::new(0);
+
+    fn nonce_clock() -> i64 {
+        NONCE_CLOCK.load(Ordering::Relaxed)
+    }
+
+    /// Server nonces live for their step and the next (then the answer carries a fresh one), and
+    /// are refused after that: a proof's freshness then comes from the server.
+    #[tokio::test]
+    async fn a_nonce_expires_after_two_steps() {
+        let issuer = TestIssuer::start();
+        let t = (now() / 60) * 60 + 5;
+        NONCE_CLOCK.store(t, Ordering::Relaxed);
+        let mut config = issuer
+            .config("https://api.test")
+            .dpop_nonce_secrets([vec![3u8; 32]]);
+        config.clock = nonce_clock;
+        config.dpop_iat_offset = std::time::Duration::from_secs(3600);
+        let auth0 = Auth0::new(config).unwrap();
+        let key = DpopKey::generate();
+        let token = issuer
+            .token()
+            .audience("https://api.test")
+            .bind_to(&key)
+            .issued_at(t - 10)
+            .expires_at(t + 3600)
+            .sign();
+        let nonce = auth0.dpop_nonce().unwrap();
+        let at = |when: i64| {
+            NONCE_CLOCK.store(when, Ordering::Relaxed);
+            let proof = key
+                .proof("GET", "http://api.test/x")
+                .access_token(&token)
+                .issued_at(when)
+                .nonce(&nonce)
+                .sign();
+            let request = Parts(vec![("authorization", format!("DPoP {token}")), ("dpop", proof)]);
+            let auth0 = auth0.clone();
+            async move {
+                match auth0.attempt(&request) {
+                    Attempt::Done(result) => result.map(|v| v.renew_nonce).map_err(|d| d.error),
+                    _ => panic!("keys are cached after the first call"),
+                }
+            }
+        };
+        // Warm the keys, so that each attempt completes at once.
+        let bearer = issuer
+            .token()
+            .audience("https://api.test")
+            .issued_at(t)
+            .expires_at(t + 3600)
+            .sign();
+        let warm = Parts(vec![("authorization", format!("Bearer {bearer}"))]);
+        assert!(auth0.authenticate::<serde_json::Value>(&warm).await.is_ok());
+        assert_eq!(at(t).await, Ok(false));
+        assert_eq!(
+            at(t + 60).await,
+            Ok(true),
+            "last step's nonce passes and asks for renewal"
+        );
+        assert_eq!(
+            at(t + 120).await,
+            Err(AuthError::UseDpopNonce(
+                "the DPoP proof must carry the server's current nonce"
+            ))
         );
     }
 }

@@ -125,7 +125,8 @@ fn rfc9449_figure_13_proof_verifies() {
         VerifiedProof {
             jkt: RFC9449_JKT.into(),
             jti: "e1j3V_bKic8-LAEB".into(),
-            iat: 1_562_262_618
+            iat: 1_562_262_618,
+            nonce: None,
         }
     );
     // The same proof for another token, or a while later, is refused.
@@ -208,7 +209,8 @@ fn a_valid_es256_proof_passes() {
         VerifiedProof {
             jkt: ec_thumbprint(&key),
             jti: "jti-1".into(),
-            iat: NOW
+            iat: NOW,
+            nonce: None,
         }
     );
     assert_eq!(verified.replay_expires_at(&ProofSettings::default()), NOW + 300);

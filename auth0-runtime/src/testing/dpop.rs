@@ -232,6 +232,20 @@ impl ProofBuilder {
         self.claim("iat", timestamp)
     }
 
+    /// Sets the server nonce (RFC 9449 §8): the value of the `DPoP-Nonce` header the API sent with
+    /// its `use_dpop_nonce` answer, or with an earlier success.
+    ///
+    /// ```
+    /// # let key = auth0_runtime::testing::DpopKey::generate();
+    /// # let nonce_from_the_api = "eyJ7S_zG.eyJH0-Z.HX4w-7v";
+    /// let retry = key.proof("GET", "https://api.example.com/a").nonce(nonce_from_the_api).sign();
+    /// # let _ = retry;
+    /// ```
+    #[must_use]
+    pub fn nonce(self, nonce: impl Into<String>) -> Self {
+        self.claim("nonce", nonce.into())
+    }
+
     /// Sets the claim `name` to `value` (any JSON, `null` included), replacing it: `htm`, `htu`,
     /// `iat` with another type, `nonce`…
     ///
