@@ -43,13 +43,14 @@ mod claims;
 mod config;
 mod dpop;
 mod error;
+mod exchange;
 mod jws;
 mod keys;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod verify;
 
-pub use actix::{RequireAuth, RequireAuthMiddleware};
+pub use actix::{AccessToken, RequireAuth, RequireAuthMiddleware};
 #[cfg(feature = "macros")]
 #[doc(inline)]
 pub use auth0_macros::require_auth;
@@ -57,6 +58,11 @@ pub use claims::{Actor, Audience, Claims, Scheme, Scopes, TokenClaims};
 pub use config::{Auth0Config, ConfigError, ErrorHandler};
 pub use dpop::{MemoryReplayStore, ReplayStore, normalize_htu};
 pub use error::AuthError;
+pub use exchange::{
+    ClientAssertionKey, ConnectionToken, ConnectionTokenRequest, ExchangeError, ExchangedToken, ExtraValue,
+    MAX_EXTRA_VALUES, OnBehalfOfRequest, OnBehalfOfToken, RESERVED_PARAMETERS, SecretToken,
+    TokenExchangeRequest,
+};
 pub use jsonwebtoken::Algorithm;
 pub use verify::{Auth0, RequestParts};
 

@@ -45,6 +45,8 @@ pub trait RequestParts {
 pub(crate) struct Verified {
     pub(crate) claims: Arc<TokenClaims>,
     pub(crate) scheme: Scheme,
+    /// The verified access token itself, for token exchange (`AccessToken`).
+    pub(crate) token: Arc<str>,
 }
 
 /// A refusal and the scheme it concerns (it decides which challenge carries the error).
@@ -138,6 +140,7 @@ pub(crate) struct Inner {
     token_cache: TokenCache,
     replay: Arc<dyn ReplayStore>,
     pub(crate) error_handler: Option<ErrorHandler>,
+    pub(crate) exchange: crate::exchange::Exchange,
 }
 
 impl fmt::Debug for Auth0 {
@@ -160,6 +163,7 @@ impl Auth0 {
             Some(client) => client,
             None => build_client(&config)?,
         };
+        let exchange = crate::exchange::Exchange::new(&config, http.clone())?;
         let accepted = match (config.dpop_enabled, config.dpop_required) {
             (false, _) => Challenges::Bearer,
             (true, false) => Challenges::Both,
@@ -202,6 +206,7 @@ impl Auth0 {
                 .replay_store
                 .unwrap_or_else(|| Arc::new(MemoryReplayStore::default())),
             error_handler: config.error_handler,
+            exchange,
         })))
     }
 
@@ -396,6 +401,7 @@ impl Auth0 {
             return Attempt::Done(Ok(Verified {
                 claims,
                 scheme: c.scheme,
+                token: Arc::from(c.token),
             }));
         };
         let Some(bound) = bound else {
@@ -431,6 +437,7 @@ impl Auth0 {
         Attempt::Done(Ok(Verified {
             claims,
             scheme: Scheme::DPoP,
+            token: Arc::from(c.token),
         }))
     }
 
