@@ -147,12 +147,18 @@ impl ResponseError for AuthError {
 struct Done {
     by: Auth0,
     verified: Verified,
+    /// The `Authorization` value that was verified (a reference-counted handle, not a copy):
+    /// [`AccessToken`] reads the token from it, so it hands out the verified token even if a later
+    /// middleware edits the request's headers, and the hot path copies nothing.
+    authorization: Option<HeaderValue>,
 }
 
 fn remember(req: &HttpRequest, by: &Auth0, verified: &Verified) {
+    let authorization = req.headers().get(header::AUTHORIZATION).cloned();
     req.extensions_mut().insert(Done {
         by: by.clone(),
         verified: verified.clone(),
+        authorization,
     });
 }
 
@@ -628,8 +634,31 @@ impl FromRequest for AccessToken {
     type Future = Verifying<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        verify_then(req, |_, v| Ok(AccessToken(v.token)))
+        verify_then(req, access_token_of)
     }
+}
+
+/// The token of the `Authorization` value kept by the verification just done (or reused): the
+/// scheme's one header line, after the scheme and its spaces, exactly as the verifier reads it.
+fn access_token_of(req: &HttpRequest, v: Verified) -> Result<AccessToken, actix_web::Error> {
+    let token = {
+        let extensions = req.extensions();
+        extensions
+            .get::<Done>()
+            .and_then(|done| done.authorization.as_ref())
+            .and_then(|value| value.to_str().ok())
+            .and_then(|line| line.split_once(' '))
+            .map(|(_, token)| token.trim_start_matches(' '))
+            .filter(|token| !token.is_empty())
+            .map(std::sync::Arc::<str>::from)
+    };
+    token.map(AccessToken).ok_or_else(|| {
+        refuse(
+            req,
+            &v,
+            AuthError::Internal("the verified access token is not available"),
+        )
+    })
 }
 
 /// `{"detail": {"error", "error_description"}}` with the error's status: `?` on a token exchange

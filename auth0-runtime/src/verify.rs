@@ -45,8 +45,6 @@ pub trait RequestParts {
 pub(crate) struct Verified {
     pub(crate) claims: Arc<TokenClaims>,
     pub(crate) scheme: Scheme,
-    /// The verified access token itself, for token exchange (`AccessToken`).
-    pub(crate) token: Arc<str>,
 }
 
 /// A refusal and the scheme it concerns (it decides which challenge carries the error).
@@ -401,7 +399,6 @@ impl Auth0 {
             return Attempt::Done(Ok(Verified {
                 claims,
                 scheme: c.scheme,
-                token: Arc::from(c.token),
             }));
         };
         let Some(bound) = bound else {
@@ -437,7 +434,6 @@ impl Auth0 {
         Attempt::Done(Ok(Verified {
             claims,
             scheme: Scheme::DPoP,
-            token: Arc::from(c.token),
         }))
     }
 

@@ -1575,6 +1575,30 @@ async fn the_access_token_extractor_verifies_on_its_own() {
         .assert_refused(401, "unauthorized");
     let answer = get(&base, "/api/raw-debug", Some(&caller)).await;
     assert_eq!(answer.text, "AccessToken(<redacted>)");
+    // Extra spaces after the scheme, as the verifier allows them.
+    let response = reqwest::Client::new()
+        .get(format!("{base}/api/raw"))
+        .header("authorization", format!("bearer    {caller}"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.text().await.expect("body"), caller);
+    // A DPoP-bound token, with its proof.
+    let key = auth0_runtime::testing::DpopKey::generate();
+    let bound = s.issuer.token().audience(AUDIENCE).bind_to(&key).sign();
+    let proof = key
+        .proof("GET", &format!("{base}/api/raw"))
+        .access_token(&bound)
+        .sign();
+    let response = reqwest::Client::new()
+        .get(format!("{base}/api/raw"))
+        .header("authorization", format!("DPoP {bound}"))
+        .header("dpop", proof)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.expect("body"), bound);
 }
 
 #[tokio::test]
