@@ -348,6 +348,43 @@ mod tests {
         assert!(!format!("{key:?}").contains("MII"));
     }
 
+    /// The `RSAPrivateKey` inside a PKCS#8 `PrivateKeyInfo` (RFC 5208): the last element of the
+    /// outer sequence, an OCTET STRING.
+    fn pkcs1_of(pkcs8: &[u8]) -> Vec<u8> {
+        fn header(der: &[u8]) -> (usize, usize) {
+            let first = der[1];
+            if first < 0x80 {
+                (2, usize::from(first))
+            } else {
+                let n = usize::from(first & 0x7f);
+                let len = der[2..2 + n]
+                    .iter()
+                    .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+                (2 + n, len)
+            }
+        }
+        let (outer_head, _) = header(pkcs8);
+        let mut rest = &pkcs8[outer_head..];
+        loop {
+            let (head, len) = header(rest);
+            if rest[0] == 0x04 {
+                return rest[head..head + len].to_vec();
+            }
+            rest = &rest[head + len..];
+        }
+    }
+
+    #[test]
+    fn pkcs1_rsa_keys_are_read() {
+        let pair = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let pkcs1 = pkcs1_of(pair.as_der().unwrap().as_ref());
+        let key = ClientAssertionKey::from_pem(pem("RSA PRIVATE KEY", &pkcs1)).unwrap();
+        let (_, _, input, signature) = parts(&key.assertion("c", "a", 0).unwrap());
+        UnparsedPublicKey::new(&sig::RSA_PKCS1_2048_8192_SHA256, pair.public_key().as_ref())
+            .verify(input.as_bytes(), &signature)
+            .unwrap();
+    }
+
     #[test]
     fn ec_assertions_verify() {
         let pair = EcdsaKeyPair::generate(&sig::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
