@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 
 use crate::claims::Claims;
 use crate::error::{AuthError, Challenges};
+use crate::exchange::ExchangeError;
 use crate::verify::{Attempt, Auth0, Denied, RequestParts, Verified, authorize};
 
 type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -161,12 +162,18 @@ impl ResponseError for AuthError {
 struct Done {
     by: Auth0,
     verified: Verified,
+    /// The `Authorization` value that was verified (a reference-counted handle, not a copy):
+    /// [`AccessToken`] reads the token from it, so it hands out the verified token even if a later
+    /// middleware edits the request's headers, and the hot path copies nothing.
+    authorization: Option<HeaderValue>,
 }
 
 fn remember(req: &HttpRequest, by: &Auth0, verified: &Verified) {
+    let authorization = req.headers().get(header::AUTHORIZATION).cloned();
     req.extensions_mut().insert(Done {
         by: by.clone(),
         verified: verified.clone(),
+        authorization,
     });
 }
 
@@ -642,6 +649,125 @@ where
             renew_nonce(&mut response);
             Ok(response)
         })
+    }
+}
+
+/// The validator of this request as an extractor: the [`Auth0`] in the app data, else the global
+/// one. Without either, the request is answered 500 `internal_server_error` (and the reason is
+/// logged), as protected routes are. Use it to call the token-exchange methods from a handler.
+///
+/// ```
+/// use actix_web::{get, Responder};
+/// use auth0_runtime::{require_auth, AccessToken, Auth0, ExchangeError, OnBehalfOfRequest};
+///
+/// #[get("/api/reports")]
+/// #[require_auth]
+/// async fn reports(auth0: Auth0, token: AccessToken) -> Result<impl Responder, ExchangeError> {
+///     let downstream = auth0
+///         .token_on_behalf_of(OnBehalfOfRequest::new(&token, "https://reports.example.com"))
+///         .await?;
+///     Ok(format!("valid for {} s", downstream.expires_in))
+/// }
+/// ```
+impl FromRequest for Auth0 {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(validator(req).cloned().ok_or_else(not_configured))
+    }
+}
+
+/// The verified access token of this request, as it was sent (without the scheme), for token
+/// exchange.
+///
+/// An extractor: it reuses the verification of `#[require_auth]`, [`RequireAuth`] or [`Claims`]
+/// (or verifies the request itself, answering a refusal like [`Claims`] would), so the token it
+/// hands out has always passed every check of the validator. Its `Debug` output is redacted.
+///
+/// ```
+/// use actix_web::{get, Responder};
+/// use auth0_runtime::{require_auth, AccessToken, Auth0, ConnectionTokenRequest, ExchangeError};
+///
+/// #[get("/api/github/repos")]
+/// #[require_auth]
+/// async fn repos(auth0: Auth0, token: AccessToken) -> Result<impl Responder, ExchangeError> {
+///     let github = auth0
+///         .token_for_connection(ConnectionTokenRequest::new("github", &token))
+///         .await?;
+///     Ok(format!("granted: {}", github.scope))
+/// }
+/// ```
+#[derive(Clone)]
+pub struct AccessToken(std::sync::Arc<str>);
+
+impl AccessToken {
+    /// The token itself. Do not log it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for AccessToken {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccessToken(<redacted>)")
+    }
+}
+
+impl FromRequest for AccessToken {
+    type Error = actix_web::Error;
+    type Future = Verifying<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        verify_then(req, access_token_of)
+    }
+}
+
+/// The token of the `Authorization` value kept by the verification just done (or reused): the
+/// scheme's one header line, after the scheme and its spaces, exactly as the verifier reads it.
+fn access_token_of(req: &HttpRequest, v: Verified) -> Result<AccessToken, actix_web::Error> {
+    let token = {
+        let extensions = req.extensions();
+        extensions
+            .get::<Done>()
+            .and_then(|done| done.authorization.as_ref())
+            .and_then(|value| value.to_str().ok())
+            .and_then(|line| line.split_once(' '))
+            .map(|(_, token)| token.trim_start_matches(' '))
+            .filter(|token| !token.is_empty())
+            .map(std::sync::Arc::<str>::from)
+    };
+    token.map(AccessToken).ok_or_else(|| {
+        refuse(
+            req,
+            &v,
+            AuthError::Internal("the verified access token is not available"),
+        )
+    })
+}
+
+/// `{"detail": {"error", "error_description"}}` with the error's status: `?` on a token exchange
+/// in a handler answers the caller properly. The description is JSON-escaped; no header carries
+/// it.
+impl ResponseError for ExchangeError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status()).unwrap_or(StatusCode::BAD_GATEWAY)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let body = serde_json::json!({
+            "detail": {"error": self.code(), "error_description": self.description()}
+        });
+        HttpResponse::build(self.status_code())
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .content_type("application/json")
+            .body(body.to_string())
     }
 }
 

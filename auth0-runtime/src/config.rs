@@ -12,6 +12,7 @@ use jsonwebtoken::Algorithm;
 
 use crate::dpop::ReplayStore;
 use crate::error::AuthError;
+use crate::exchange::ClientAssertionKey;
 
 /// A bad setting, found at startup. The message names the variable and says what a good value
 /// looks like.
@@ -150,6 +151,10 @@ pub struct Auth0Config {
     pub(crate) domains_resolver: Option<DomainsResolver>,
     /// Unix seconds; tests of the crate move it.
     pub(crate) clock: fn() -> i64,
+    // Token exchange (see `crate::exchange`).
+    pub(crate) exchange_domain: Option<String>,
+    pub(crate) client_assertion_key: Option<ClientAssertionKey>,
+    pub(crate) exchange_cache_entries: usize,
 }
 
 impl fmt::Debug for Auth0Config {
@@ -168,6 +173,8 @@ impl fmt::Debug for Auth0Config {
                 "client_secret",
                 &self.client_secret.as_ref().map(|_| "<redacted>"),
             )
+            .field("client_assertion_key", &self.client_assertion_key)
+            .field("exchange_cache_entries", &self.exchange_cache_entries)
             .finish_non_exhaustive()
     }
 }
@@ -208,6 +215,9 @@ impl Auth0Config {
             dpop_nonce_secrets: Vec::new(),
             domains_resolver: None,
             clock: crate::verify::now,
+            exchange_domain: None,
+            client_assertion_key: None,
+            exchange_cache_entries: 1000,
         }
     }
 
@@ -325,6 +335,7 @@ impl Auth0Config {
         }
         config.client_id = get("AUTH0_CLIENT_ID");
         config.client_secret = get("AUTH0_CLIENT_SECRET");
+        config.read_exchange_env(&get)?;
         if let Some(path) = get("SSL_CERT_FILE") {
             let pem = std::fs::read(&path).map_err(|e| {
                 invalid(
@@ -562,6 +573,84 @@ impl Auth0Config {
         self
     }
 
+    /// Client credentials with `private_key_jwt` authentication (RFC 7523): token exchanges are
+    /// authenticated by a client assertion signed with `key` instead of a secret. `AUTH0_CLIENT_ID`
+    /// with `AUTH0_CLIENT_ASSERTION_KEY` (a PEM file) does the same from the environment.
+    pub fn client_assertion(mut self, id: impl Into<String>, key: ClientAssertionKey) -> Self {
+        self.client_id = Some(id.into());
+        self.client_assertion_key = Some(key);
+        self
+    }
+
+    /// The tenant domain whose token endpoint token exchanges use (default: `AUTH0_DOMAIN`, or the
+    /// only domain configured). Needed with several domains.
+    pub fn exchange_domain(mut self, domain: impl Into<String>) -> Self {
+        self.exchange_domain = Some(domain.into());
+        self
+    }
+
+    /// Entries of the exchanged-token cache (default 1000; 0 turns it off). A repeat exchange with
+    /// the same inputs reuses the earlier answer until 60 s before it expires, and identical
+    /// concurrent exchanges share one request.
+    pub fn exchange_cache_entries(mut self, entries: usize) -> Self {
+        self.exchange_cache_entries = entries;
+        self
+    }
+
+    /// `AUTH0_CLIENT_ASSERTION_KEY`, `AUTH0_CLIENT_ASSERTION_ALG`, `AUTH0_EXCHANGE_CACHE_ENTRIES`,
+    /// and the rule that client credentials need `AUTH0_DOMAIN`.
+    fn read_exchange_env(&mut self, get: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        const KEY: &str = "AUTH0_CLIENT_ASSERTION_KEY";
+        if let Some(path) = get(KEY) {
+            let pem = std::fs::read(&path).map_err(|e| {
+                invalid(
+                    KEY,
+                    format!(
+                        "names {path}, which cannot be read ({e}): point it at a PEM file of a private key"
+                    ),
+                )
+            })?;
+            self.client_assertion_key = Some(ClientAssertionKey::from_pem(pem)?);
+        }
+        if let Some(alg) = get("AUTH0_CLIENT_ASSERTION_ALG") {
+            let alg = match alg.to_ascii_uppercase().as_str() {
+                "RS256" => Algorithm::RS256,
+                "PS256" => Algorithm::PS256,
+                "ES256" => Algorithm::ES256,
+                _ => {
+                    return Err(invalid(
+                        "AUTH0_CLIENT_ASSERTION_ALG",
+                        "must be RS256, PS256 or ES256",
+                    ));
+                }
+            };
+            let key = self.client_assertion_key.take().ok_or(ConfigError::Missing {
+                var: KEY,
+                hint: "AUTH0_CLIENT_ASSERTION_ALG is set: set AUTH0_CLIENT_ASSERTION_KEY to the PEM file of the key",
+            })?;
+            self.client_assertion_key = Some(key.algorithm(alg));
+        }
+        if let Some(v) = get("AUTH0_EXCHANGE_CACHE_ENTRIES") {
+            self.exchange_cache_entries = v.parse().map_err(|_| {
+                invalid(
+                    "AUTH0_EXCHANGE_CACHE_ENTRIES",
+                    "must be a whole number, like 1000 (0 turns the cache off)",
+                )
+            })?;
+        }
+        self.exchange_domain = get("AUTH0_DOMAIN");
+        let credentials =
+            self.client_id.is_some() || self.client_secret.is_some() || self.client_assertion_key.is_some();
+        if credentials && self.exchange_domain.is_none() {
+            return Err(ConfigError::Missing {
+                var: "AUTH0_DOMAIN",
+                hint: "token exchange (AUTH0_CLIENT_ID) needs the tenant's domain, whose token endpoint \
+                       it calls: set AUTH0_DOMAIN (next to AUTH0_DOMAINS), like tenant.us.auth0.com",
+            });
+        }
+        Ok(())
+    }
+
     /// Trust these CA certificates (PEM) for outbound HTTPS, next to the platform's roots.
     /// `SSL_CERT_FILE` does the same from the environment.
     pub fn root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
@@ -785,12 +874,6 @@ impl Auth0Config {
                 "must be at least 1 second, like 10",
             ));
         }
-        if self.client_id.is_some() != self.client_secret.is_some() {
-            return Err(invalid(
-                "AUTH0_CLIENT_SECRET",
-                "and AUTH0_CLIENT_ID go together: set both (for token exchange) or neither",
-            ));
-        }
         Ok(issuers)
     }
 }
@@ -873,7 +956,7 @@ pub(crate) fn issuer_of(domain: &str) -> Option<String> {
         .map(|host| format!("https://{host}/"))
 }
 
-fn normalize_domain(var: &'static str, raw: &str) -> Result<String, ConfigError> {
+pub(crate) fn normalize_domain(var: &'static str, raw: &str) -> Result<String, ConfigError> {
     let d = raw.trim();
     let lower = d.to_ascii_lowercase();
     if lower.starts_with("http://") {

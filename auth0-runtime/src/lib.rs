@@ -43,6 +43,7 @@ mod claims;
 mod config;
 mod dpop;
 mod error;
+mod exchange;
 mod jws;
 mod keys;
 #[cfg(feature = "testing")]
@@ -50,7 +51,7 @@ pub mod testing;
 mod throttle;
 mod verify;
 
-pub use actix::{DpopNonces, DpopNoncesMiddleware, RequireAuth, RequireAuthMiddleware};
+pub use actix::{AccessToken, DpopNonces, DpopNoncesMiddleware, RequireAuth, RequireAuthMiddleware};
 #[cfg(feature = "macros")]
 #[doc(inline)]
 pub use auth0_macros::require_auth;
@@ -58,6 +59,11 @@ pub use claims::{Actor, Audience, Claims, Scheme, Scopes, TokenClaims};
 pub use config::{Auth0Config, ConfigError, DomainRequest, ErrorHandler, ResolverError};
 pub use dpop::{MemoryReplayStore, ProofUse, ReplayCheck, ReplayOutcome, ReplayStore, normalize_htu};
 pub use error::AuthError;
+pub use exchange::{
+    ClientAssertionKey, ConnectionToken, ConnectionTokenRequest, ExchangeError, ExchangedToken, ExtraValue,
+    MAX_EXTRA_VALUES, OnBehalfOfRequest, OnBehalfOfToken, RESERVED_PARAMETERS, SecretToken,
+    TokenExchangeRequest,
+};
 pub use jsonwebtoken::Algorithm;
 pub use verify::{Auth0, RequestParts};
 

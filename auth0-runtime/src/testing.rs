@@ -55,10 +55,12 @@ mod dpop;
 mod server;
 mod signer;
 mod token;
+mod token_endpoint;
 
 pub use dpop::{DpopKey, ProofBuilder};
 use signer::{KeyKind, Signer};
 pub use token::TokenBuilder;
+pub use token_endpoint::{TestClient, TokenReply, TokenRequest};
 
 /// Path of the discovery document.
 const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
@@ -145,29 +147,34 @@ struct Shared {
     jwks_fetches: AtomicUsize,
     /// Keys never published, one per kind, made on first use.
     strangers: Mutex<HashMap<KeyKind, Arc<Signer>>>,
+    /// The token endpoint: registered clients, recorded requests, scripted replies.
+    token: Mutex<token_endpoint::State>,
 }
 
 /// What the server sends for one request.
 #[derive(Debug)]
 struct Response {
-    status: &'static str,
-    content_type: &'static str,
+    status: std::borrow::Cow<'static, str>,
+    content_type: std::borrow::Cow<'static, str>,
     body: Vec<u8>,
     max_age: Option<u64>,
     delay: Option<Duration>,
     /// No `Content-Length`: the body ends when the connection closes.
     unframed: bool,
+    /// Close the connection (after the delay) without answering.
+    hang_up: bool,
 }
 
 impl Response {
-    fn json(status: &'static str, body: &Value, max_age: Option<u64>) -> Self {
+    fn json(status: impl Into<std::borrow::Cow<'static, str>>, body: &Value, max_age: Option<u64>) -> Self {
         Self {
-            status,
-            content_type: "application/json",
+            status: status.into(),
+            content_type: "application/json".into(),
             body: body.to_string().into_bytes(),
             max_age,
             delay: None,
             unframed: false,
+            hang_up: false,
         }
     }
 }
@@ -211,13 +218,18 @@ impl Shared {
             "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256", "PS256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
             "dpop_signing_alg_values_supported": ["ES256"],
         })
     }
 
     /// The answer to one request; `None` closes the connection without one.
-    fn respond(&self, method: &str, path: &str) -> Option<Response> {
+    fn respond(self: &Arc<Self>, request: &server::Request) -> Option<Response> {
+        let (method, path) = (request.method.as_str(), request.path.as_str());
+        if path == token_endpoint::TOKEN_PATH {
+            return Some(self.token_endpoint(request));
+        }
         let is_discovery = path == DISCOVERY_PATH;
         if is_discovery {
             self.discovery_fetches.fetch_add(1, Ordering::SeqCst);
@@ -261,7 +273,7 @@ impl Shared {
                 ..Response::json("200 OK", &document(), max_age)
             },
             Fault::Garbage => Response {
-                content_type: "text/html",
+                content_type: "text/html".into(),
                 body: b"<html><body>this is not JSON</body></html>".to_vec(),
                 ..Response::json("200 OK", &Value::Null, max_age)
             },
@@ -431,6 +443,7 @@ impl TestIssuer {
             discovery_fetches: AtomicUsize::new(0),
             jwks_fetches: AtomicUsize::new(0),
             strangers: Mutex::new(HashMap::new()),
+            token: Mutex::new(token_endpoint::State::default()),
         });
         let (shutdown, thread) = server::spawn(listener, tls, Arc::clone(&shared))?;
         Ok(Self {

@@ -207,6 +207,7 @@ pub(crate) struct Inner {
     token_cache: TokenCache,
     replay: Arc<dyn ReplayStore>,
     pub(crate) error_handler: Option<ErrorHandler>,
+    pub(crate) exchange: crate::exchange::Exchange,
 }
 
 impl fmt::Debug for Auth0 {
@@ -230,6 +231,7 @@ impl Auth0 {
             Some(client) => client,
             None => build_client(&config)?,
         };
+        let exchange = crate::exchange::Exchange::new(&config, http.clone())?;
         let accepted = match (config.dpop_enabled, config.dpop_required) {
             (false, _) => Challenges::Bearer,
             (true, false) => Challenges::Both,
@@ -287,6 +289,7 @@ impl Auth0 {
             token_cache: TokenCache::new(config.token_cache_entries),
             replay,
             error_handler: config.error_handler,
+            exchange,
         })))
     }
 

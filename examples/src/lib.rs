@@ -10,6 +10,18 @@ use auth0_runtime::testing::TestIssuer;
 /// # Errors
 /// The embedded issuer failing to start.
 pub fn init_auth0(audience: &str) -> std::io::Result<Option<TestIssuer>> {
+    init_auth0_with(audience, |_, config| config)
+}
+
+/// [`init_auth0`], with the embedded issuer's configuration adjusted by `adjust` (e.g. to give it
+/// client credentials the issuer accepts). A tenant is configured from the environment alone.
+///
+/// # Errors
+/// The embedded issuer failing to start.
+pub fn init_auth0_with(
+    audience: &str,
+    adjust: impl FnOnce(&TestIssuer, auth0_runtime::Auth0Config) -> auth0_runtime::Auth0Config,
+) -> std::io::Result<Option<TestIssuer>> {
     if tenant_configured() {
         if let Err(error) = auth0_runtime::init_from_env() {
             eprintln!("error: {error}");
@@ -18,7 +30,8 @@ pub fn init_auth0(audience: &str) -> std::io::Result<Option<TestIssuer>> {
         return Ok(None);
     }
     let issuer = TestIssuer::try_start()?;
-    auth0_runtime::init(issuer.config(audience)).map_err(std::io::Error::other)?;
+    let config = adjust(&issuer, issuer.config(audience));
+    auth0_runtime::init(config).map_err(std::io::Error::other)?;
     println!(
         "No AUTH0_DOMAIN set: using the embedded test issuer at {}",
         issuer.issuer()

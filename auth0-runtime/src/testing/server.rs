@@ -22,6 +22,8 @@ use super::Shared;
 
 /// Longest request head read.
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
+/// Longest request body read (a token request is a few KiB).
+const MAX_REQUEST_BODY: usize = 64 * 1024;
 /// A connection that sends no complete request head within this time is dropped.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Size of the body sent by [`Fault::Oversized`](super::Fault::Oversized).
@@ -140,15 +142,18 @@ async fn serve_connection(tcp: TcpStream, acceptor: TlsAcceptor, shared: Arc<Sha
     let Ok(Ok(mut stream)) = tokio::time::timeout(READ_TIMEOUT, acceptor.accept(tcp)).await else {
         return;
     };
-    let Ok(Ok(Some((method, path)))) = tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await
-    else {
+    let Ok(Ok(Some(request))) = tokio::time::timeout(READ_TIMEOUT, read_request(&mut stream)).await else {
         return;
     };
-    let Some(response) = shared.respond(&method, &path) else {
+    let method = request.method.clone();
+    let Some(response) = shared.respond(&request) else {
         return;
     };
     if let Some(delay) = response.delay {
         tokio::time::sleep(delay).await;
+    }
+    if response.hang_up {
+        return;
     }
     let mut head = format!(
         "HTTP/1.1 {}\r\nContent-Type: {}\r\nConnection: close\r\n",
@@ -170,28 +175,79 @@ async fn serve_connection(tcp: TcpStream, acceptor: TlsAcceptor, shared: Arc<Sha
     let _ = stream.shutdown().await;
 }
 
-/// Reads the request head; returns the method and the path (query dropped).
-async fn read_head<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> io::Result<Option<(String, String)>> {
-    let mut head = Vec::with_capacity(1024);
+/// One request as the issuer sees it.
+#[derive(Debug)]
+pub(super) struct Request {
+    pub(super) method: String,
+    /// The path, query dropped.
+    pub(super) path: String,
+    /// Header names in lower case, values as sent (non-UTF-8 values dropped).
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) body: Vec<u8>,
+}
+
+impl Request {
+    /// The first value of the header `name` (lower case).
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads the request head and its body (`Content-Length`, capped).
+async fn read_request<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> io::Result<Option<Request>> {
+    let mut data = Vec::with_capacity(1024);
     let mut buffer = [0u8; 2048];
-    while !head.windows(4).any(|window| window == b"\r\n\r\n") {
-        if head.len() > MAX_REQUEST_HEAD {
+    let head_end = loop {
+        if let Some(at) = data.windows(4).position(|window| window == b"\r\n\r\n") {
+            break at;
+        }
+        if data.len() > MAX_REQUEST_HEAD {
             return Ok(None);
         }
         let read = stream.read(&mut buffer).await?;
         if read == 0 {
             return Ok(None);
         }
-        head.extend_from_slice(buffer.get(..read).unwrap_or_default());
-    }
-    let line = head.split(|&byte| byte == b'\r').next().unwrap_or_default();
-    let Ok(line) = std::str::from_utf8(line) else {
+        data.extend_from_slice(buffer.get(..read).unwrap_or_default());
+    };
+    let Ok(head) = std::str::from_utf8(data.get(..head_end).unwrap_or_default()) else {
         return Ok(None);
     };
-    let mut parts = line.split(' ');
+    let mut lines = head.split("\r\n");
+    let mut parts = lines.next().unwrap_or_default().split(' ');
     let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
         return Ok(None);
     };
-    let path = target.split(['?', '#']).next().unwrap_or(target);
-    Ok(Some((method.to_owned(), path.to_owned())))
+    let path = target.split(['?', '#']).next().unwrap_or(target).to_owned();
+    let method = method.to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    let length = headers
+        .iter()
+        .find(|(name, _)| name == "content-length")
+        .and_then(|(_, value)| value.parse::<usize>().ok())
+        .unwrap_or(0);
+    if length > MAX_REQUEST_BODY {
+        return Ok(None);
+    }
+    let mut body = data.get(head_end + 4..).unwrap_or_default().to_vec();
+    while body.len() < length {
+        let read = stream.read(&mut buffer).await?;
+        if read == 0 {
+            return Ok(None);
+        }
+        body.extend_from_slice(buffer.get(..read).unwrap_or_default());
+    }
+    body.truncate(length);
+    Ok(Some(Request {
+        method,
+        path,
+        headers,
+        body,
+    }))
 }

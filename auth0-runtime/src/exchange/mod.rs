@@ -1,0 +1,386 @@
+//! Token exchange: the outbound half of acting on behalf of the caller.
+//!
+//! Three flows at the tenant's token endpoint (discovered from `AUTH0_DOMAIN`), with the reference
+//! SDK's wire format and rules:
+//! - Token Vault ([`Auth0::token_for_connection`]): the caller's access token for an upstream
+//!   provider's access token;
+//! - RFC 8693 token exchange through a Custom Token Exchange profile ([`Auth0::exchange_token`]);
+//! - on-behalf-of ([`Auth0::token_on_behalf_of`]): the caller's access token for an access token to
+//!   a downstream API.
+//!
+//! Inputs are validated before any I/O ([`request`]); the client authenticates with
+//! `client_secret_basic` or `private_key_jwt` ([`client_auth`]); answers are parsed into typed
+//! results ([`response`]) and cached until 60 s before they expire ([`cache`]).
+
+mod cache;
+mod client_auth;
+mod discovery;
+mod error;
+mod request;
+mod response;
+
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+
+pub use client_auth::ClientAssertionKey;
+pub use error::ExchangeError;
+pub use request::{
+    ConnectionTokenRequest, ExtraValue, MAX_EXTRA_VALUES, OnBehalfOfRequest, RESERVED_PARAMETERS,
+    TokenExchangeRequest,
+};
+pub use response::{ConnectionToken, ExchangedToken, OnBehalfOfToken, SecretToken};
+
+use crate::config::{Auth0Config, ConfigError};
+use crate::keys::MAX_RESPONSE_BYTES;
+use crate::verify::{Auth0, now};
+use cache::ExchangeCache;
+use discovery::TokenEndpoint;
+use request::{FieldValue, Flow, Prepared};
+use response::Issued;
+
+/// Most entries of the exchanged-token cache.
+const MAX_CACHE_ENTRIES: usize = 1_000_000;
+
+/// The exchange side of a validator: client credentials, the token endpoint, the cache.
+pub(crate) struct Exchange {
+    client: Option<Client>,
+    http: reqwest::Client,
+    endpoint: Option<TokenEndpoint>,
+    cache: ExchangeCache,
+}
+
+/// The configured client and how it authenticates.
+struct Client {
+    id: String,
+    auth: ClientAuth,
+}
+
+enum ClientAuth {
+    /// `client_secret_basic`; the `Authorization` value, computed once.
+    Basic(String),
+    /// `private_key_jwt`.
+    Assertion(ClientAssertionKey),
+}
+
+impl std::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let auth = match self.client.as_ref().map(|c| &c.auth) {
+            None => "none",
+            Some(ClientAuth::Basic(_)) => "client_secret_basic",
+            Some(ClientAuth::Assertion(_)) => "private_key_jwt",
+        };
+        f.debug_struct("Exchange")
+            .field("client_id", &self.client.as_ref().map(|c| &c.id))
+            .field("client_authentication", &auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Exchange {
+    /// Checks the exchange settings of `config`; `http` is the validator's shared client.
+    pub(crate) fn new(config: &Auth0Config, http: reqwest::Client) -> Result<Self, ConfigError> {
+        if config.exchange_cache_entries > MAX_CACHE_ENTRIES {
+            return Err(ConfigError::Invalid {
+                var: "AUTH0_EXCHANGE_CACHE_ENTRIES",
+                problem: format!("must be at most {MAX_CACHE_ENTRIES}, like 1000 (0 turns the cache off)"),
+            });
+        }
+        let secret = config.client_secret.as_deref();
+        let key = config.client_assertion_key.as_ref();
+        let client = match (config.client_id.as_deref(), secret, key) {
+            (None, None, None) => None,
+            (Some(_), Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    var: "AUTH0_CLIENT_ASSERTION_KEY",
+                    problem: "and AUTH0_CLIENT_SECRET are both set: set one, the key for private_key_jwt \
+                              or the secret for client_secret_basic"
+                        .to_owned(),
+                });
+            }
+            (Some(id), Some(secret), None) => Some(Client {
+                id: id.to_owned(),
+                auth: ClientAuth::Basic(client_auth::basic_authorization(id, secret)),
+            }),
+            (Some(id), None, Some(key)) => {
+                key.check()?;
+                Some(Client {
+                    id: id.to_owned(),
+                    auth: ClientAuth::Assertion(key.clone()),
+                })
+            }
+            (Some(_), None, None) => {
+                return Err(ConfigError::Invalid {
+                    var: "AUTH0_CLIENT_SECRET",
+                    problem: "and AUTH0_CLIENT_ID go together: set AUTH0_CLIENT_SECRET (or \
+                              AUTH0_CLIENT_ASSERTION_KEY for private_key_jwt) with AUTH0_CLIENT_ID, or \
+                              none of them"
+                        .to_owned(),
+                });
+            }
+            (None, _, _) => {
+                return Err(ConfigError::Missing {
+                    var: "AUTH0_CLIENT_ID",
+                    hint: "a client secret or assertion key is set: set AUTH0_CLIENT_ID to the \
+                           application's client id as well (for token exchange)",
+                });
+            }
+        };
+        let domain = config
+            .exchange_domain
+            .clone()
+            .or_else(|| match config.domains.as_slice() {
+                [only] => Some(only.clone()),
+                _ => None,
+            });
+        let endpoint = match (&client, domain) {
+            (Some(_), None) => {
+                return Err(ConfigError::Missing {
+                    var: "AUTH0_DOMAIN",
+                    hint: "token exchange (AUTH0_CLIENT_ID) needs the tenant's domain, whose token \
+                           endpoint it calls: set AUTH0_DOMAIN (next to AUTH0_DOMAINS), like \
+                           tenant.us.auth0.com",
+                });
+            }
+            (_, Some(domain)) => {
+                let host = crate::config::normalize_domain("AUTH0_DOMAIN", &domain)?;
+                Some(TokenEndpoint::new(format!("https://{host}/"), config.cache_ttl))
+            }
+            (None, None) => None,
+        };
+        Ok(Self {
+            client,
+            http,
+            endpoint,
+            cache: ExchangeCache::new(config.exchange_cache_entries),
+        })
+    }
+}
+
+impl Auth0 {
+    /// Token Vault: exchanges the caller's access token for the access token of an upstream
+    /// identity provider (`connection`) stored in Auth0's Token Vault (the reference SDK's
+    /// `get_access_token_for_connection`).
+    ///
+    /// Needs client credentials (`AUTH0_CLIENT_ID` with `AUTH0_CLIENT_SECRET` or
+    /// `AUTH0_CLIENT_ASSERTION_KEY`). The answer is cached until 60 s before it expires (see
+    /// [`Auth0Config::exchange_cache_entries`]).
+    ///
+    /// ```no_run
+    /// use actix_web::{get, web, Responder};
+    /// use auth0_runtime::{require_auth, AccessToken, Auth0, ConnectionTokenRequest, ExchangeError};
+    ///
+    /// #[get("/api/calendar")]
+    /// #[require_auth]
+    /// async fn calendar(auth0: Auth0, token: AccessToken) -> Result<impl Responder, ExchangeError> {
+    ///     let google = auth0
+    ///         .token_for_connection(ConnectionTokenRequest::new("google-oauth2", &token))
+    ///         .await?;
+    ///     // Call the provider's API with `google.access_token.expose()`.
+    ///     Ok(web::Json(serde_json::json!({"scope": google.scope})))
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// An [`ExchangeError`]: invalid input (before any I/O), missing credentials, or the token
+    /// endpoint's refusal or failure.
+    pub async fn token_for_connection(
+        &self,
+        request: ConnectionTokenRequest,
+    ) -> Result<ConnectionToken, ExchangeError> {
+        let prepared = request.prepare()?;
+        self.run(prepared).await.map(ConnectionToken::from)
+    }
+
+    /// RFC 8693 token exchange through a Custom Token Exchange profile (the reference SDK's
+    /// `get_token_by_exchange_profile`). The form carries no `client_id`: the client authenticates
+    /// with Basic (or a client assertion), as in the reference SDK.
+    ///
+    /// # Errors
+    /// As [`Auth0::token_for_connection`], plus reserved or oversized `extra` parameters.
+    pub async fn exchange_token(
+        &self,
+        request: TokenExchangeRequest,
+    ) -> Result<ExchangedToken, ExchangeError> {
+        let prepared = request.prepare(Flow::Exchange)?;
+        self.run(prepared).await.map(ExchangedToken::from)
+    }
+
+    /// On-behalf-of: exchanges the caller's Auth0 access token for an Auth0 access token to a
+    /// downstream API (`audience`), for the same user (the reference SDK's
+    /// `get_token_on_behalf_of`: RFC 8693 with both token types
+    /// `urn:ietf:params:oauth:token-type:access_token`).
+    ///
+    /// ```no_run
+    /// use actix_web::{get, web, Responder};
+    /// use auth0_runtime::{require_auth, AccessToken, Auth0, ExchangeError, OnBehalfOfRequest};
+    ///
+    /// #[get("/api/invoices")]
+    /// #[require_auth]
+    /// async fn invoices(auth0: Auth0, token: AccessToken) -> Result<impl Responder, ExchangeError> {
+    ///     let billing = auth0
+    ///         .token_on_behalf_of(
+    ///             OnBehalfOfRequest::new(&token, "https://billing.example.com").scope("read:invoices"),
+    ///         )
+    ///         .await?;
+    ///     Ok(web::Json(serde_json::json!({"expires_in": billing.expires_in})))
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Auth0::token_for_connection`].
+    pub async fn token_on_behalf_of(
+        &self,
+        request: OnBehalfOfRequest,
+    ) -> Result<OnBehalfOfToken, ExchangeError> {
+        let prepared = request.prepare()?;
+        self.run(prepared).await.map(OnBehalfOfToken::from)
+    }
+
+    /// Credentials, then the cache, then the endpoint.
+    async fn run(&self, prepared: Prepared) -> Result<Issued, ExchangeError> {
+        let exchange = &self.0.exchange;
+        let (Some(client), Some(endpoint)) = (&exchange.client, &exchange.endpoint) else {
+            tracing::error!(
+                "token exchange was called but no client credentials are configured: set \
+                 AUTH0_CLIENT_ID with AUTH0_CLIENT_SECRET or AUTH0_CLIENT_ASSERTION_KEY"
+            );
+            return Err(ExchangeError::NotConfigured {
+                code: prepared.flow.code(),
+            });
+        };
+        let fetch = || send(&exchange.http, client, endpoint, &prepared);
+        let issued = exchange
+            .cache
+            .get_or_fetch(prepared.key, prepared.force_refresh, now, fetch)
+            .await?;
+        Ok(issued.at(now()))
+    }
+}
+
+fn transport_error(error: &reqwest::Error) -> ExchangeError {
+    if error.is_timeout() {
+        ExchangeError::Timeout
+    } else {
+        ExchangeError::Network
+    }
+}
+
+/// One POST to the token endpoint, and its answer checked.
+async fn send(
+    http: &reqwest::Client,
+    client: &Client,
+    endpoint: &TokenEndpoint,
+    prepared: &Prepared,
+) -> Result<Issued, ExchangeError> {
+    let flow = prepared.flow;
+    let url = endpoint.url(http).await?;
+    let assertion = match &client.auth {
+        ClientAuth::Basic(_) => None,
+        ClientAuth::Assertion(key) => Some(
+            key.assertion(&client.id, endpoint.issuer(), now())
+                .ok_or(ExchangeError::Internal("signing the client assertion failed"))?,
+        ),
+    };
+    let mut fields: Vec<(&str, &str)> = prepared
+        .fields
+        .iter()
+        .map(|(name, value)| {
+            let value: &str = match value {
+                FieldValue::Text(v) => v,
+                FieldValue::Static(v) => v,
+                FieldValue::Token(v) => v,
+                FieldValue::ClientId => &client.id,
+            };
+            (*name, value)
+        })
+        .collect();
+    fields.extend(prepared.extra.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    if let Some(assertion) = &assertion {
+        fields.push(("client_assertion_type", client_auth::ASSERTION_TYPE));
+        fields.push(("client_assertion", assertion));
+    }
+    let mut request = http
+        .post(url.as_ref())
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(ACCEPT, "application/json")
+        .body(client_auth::form_urlencode(fields));
+    if let ClientAuth::Basic(authorization) = &client.auth {
+        request = request.header(AUTHORIZATION, authorization);
+    }
+    let started = std::time::Instant::now();
+    let response = request.send().await.map_err(|e| {
+        let error = transport_error(&e);
+        tracing::warn!(flow = ?flow, error = %e, "the token endpoint request failed");
+        error
+    })?;
+    let status = response.status().as_u16();
+    let json_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
+    let body = read_capped(response).await?;
+    let elapsed = started.elapsed();
+    if (200..300).contains(&status) {
+        tracing::debug!(flow = ?flow, status, ?elapsed, "token exchanged");
+        return response::parse_success(&body, now());
+    }
+    Err(refusal(flow, status, json_type, &body, elapsed))
+}
+
+/// The error for a non-2xx answer: the endpoint's own code, description and status, except for a
+/// refusal of this API's client authentication.
+fn refusal(flow: Flow, status: u16, json_type: bool, body: &[u8], elapsed: Duration) -> ExchangeError {
+    let document: Option<serde_json::Value> = json_type.then(|| serde_json::from_slice(body).ok()).flatten();
+    let member = |name: &str| {
+        document
+            .as_ref()
+            .and_then(|d| d.get(name))
+            .and_then(serde_json::Value::as_str)
+    };
+    let code = member("error").and_then(error::endpoint_code);
+    if status == 401 || code.as_deref() == Some("invalid_client") {
+        tracing::error!(
+            flow = ?flow,
+            status,
+            error = code.as_deref().unwrap_or("none"),
+            "the token endpoint refused this API's client authentication: check AUTH0_CLIENT_ID and \
+             AUTH0_CLIENT_SECRET / AUTH0_CLIENT_ASSERTION_KEY, and that the application may use this grant"
+        );
+        return ExchangeError::ClientRejected {
+            status,
+            error: code.unwrap_or_else(|| "invalid_client".to_owned()),
+        };
+    }
+    let error = ExchangeError::Endpoint {
+        status: if (400..600).contains(&status) { status } else { 502 },
+        error: code.unwrap_or_else(|| flow.default_endpoint_code().to_owned()),
+        description: member("error_description").and_then(error::endpoint_description),
+    };
+    if status >= 500 {
+        tracing::warn!(flow = ?flow, status, ?elapsed, %error, "the token endpoint failed");
+    } else {
+        tracing::debug!(flow = ?flow, status, ?elapsed, %error, "the token endpoint refused the exchange");
+    }
+    error
+}
+
+/// The body, at most [`MAX_RESPONSE_BYTES`].
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, ExchangeError> {
+    let too_large = ExchangeError::InvalidResponse("the token endpoint's answer is too large");
+    if response
+        .content_length()
+        .is_some_and(|len| usize::try_from(len).map_or(true, |len| len > MAX_RESPONSE_BYTES))
+    {
+        return Err(too_large);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
+        if body.len().saturating_add(chunk.len()) > MAX_RESPONSE_BYTES {
+            return Err(too_large);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

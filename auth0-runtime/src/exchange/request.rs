@@ -1,0 +1,944 @@
+//! The request builders of the three flows, their validation (the reference SDK's rules, before any
+//! I/O), their form fields and their cache keys.
+
+use std::fmt;
+use std::sync::Arc;
+
+use aws_lc_rs::digest;
+
+use super::error::ExchangeError;
+
+/// `grant_type` of Token Vault.
+pub(crate) const GRANT_FEDERATED: &str =
+    "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token";
+/// `requested_token_type` of Token Vault.
+pub(crate) const FEDERATED_TOKEN_TYPE: &str =
+    "http://auth0.com/oauth/token-type/federated-connection-access-token";
+/// `grant_type` of RFC 8693.
+pub(crate) const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// RFC 8693 token type of an access token.
+pub(crate) const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// Code of the validation errors of Token Vault.
+pub(crate) const CONNECTION_CODE: &str = "get_access_token_for_connection_error";
+/// Code of the validation errors of token exchange and on-behalf-of.
+pub(crate) const EXCHANGE_CODE: &str = "get_token_by_exchange_profile_error";
+
+/// Most values of one `extra` parameter.
+pub const MAX_EXTRA_VALUES: usize = 20;
+
+/// Parameter names an `extra` may not use, compared ignoring case (the reference SDK's list).
+pub const RESERVED_PARAMETERS: [&str; 21] = [
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+    "subject_token",
+    "subject_token_type",
+    "requested_token_type",
+    "actor_token",
+    "actor_token_type",
+    "subject_issuer",
+    "audience",
+    "aud",
+    "resource",
+    "resources",
+    "resource_indicator",
+    "scope",
+    "connection",
+    "login_hint",
+    "organization",
+    "assertion",
+];
+
+/// A token handed to the token endpoint: shared, and never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+struct Secret(Arc<str>);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Secret {
+    fn new(token: impl AsRef<str>) -> Self {
+        Self(Arc::from(token.as_ref()))
+    }
+}
+
+/// The value of one `extra` parameter: a scalar (sent as one field) or a list (sent as one field
+/// per value, in order; at most [`MAX_EXTRA_VALUES`]).
+///
+/// Built from strings, integers, booleans (sent as `true` / `false`), vectors and arrays of those,
+/// or a `serde_json::Value` (objects, `null` and nested arrays are refused when the request is
+/// validated).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtraValue(ExtraKind);
+
+#[derive(Debug, Clone, PartialEq)]
+enum ExtraKind {
+    One(String),
+    Many(Vec<String>),
+    Unsupported,
+}
+
+impl From<&str> for ExtraValue {
+    fn from(value: &str) -> Self {
+        Self(ExtraKind::One(value.to_owned()))
+    }
+}
+
+impl From<String> for ExtraValue {
+    fn from(value: String) -> Self {
+        Self(ExtraKind::One(value))
+    }
+}
+
+impl From<&String> for ExtraValue {
+    fn from(value: &String) -> Self {
+        Self(ExtraKind::One(value.clone()))
+    }
+}
+
+impl From<bool> for ExtraValue {
+    fn from(value: bool) -> Self {
+        Self(ExtraKind::One(value.to_string()))
+    }
+}
+
+macro_rules! extra_from_integer {
+    ($($t:ty),*) => {$(
+        impl From<$t> for ExtraValue {
+            fn from(value: $t) -> Self {
+                Self(ExtraKind::One(value.to_string()))
+            }
+        }
+    )*};
+}
+extra_from_integer!(i32, i64, u32, u64, usize);
+
+impl<S: Into<String>> From<Vec<S>> for ExtraValue {
+    fn from(values: Vec<S>) -> Self {
+        Self(ExtraKind::Many(values.into_iter().map(Into::into).collect()))
+    }
+}
+
+impl<S: Into<String>, const N: usize> From<[S; N]> for ExtraValue {
+    fn from(values: [S; N]) -> Self {
+        Self(ExtraKind::Many(values.into_iter().map(Into::into).collect()))
+    }
+}
+
+impl From<serde_json::Value> for ExtraValue {
+    fn from(value: serde_json::Value) -> Self {
+        use serde_json::Value;
+        fn scalar(value: Value) -> Option<String> {
+            match value {
+                Value::String(s) => Some(s),
+                Value::Number(n) => Some(n.to_string()),
+                Value::Bool(b) => Some(b.to_string()),
+                Value::Null | Value::Array(_) | Value::Object(_) => None,
+            }
+        }
+        Self(match value {
+            Value::Array(values) => values
+                .into_iter()
+                .map(scalar)
+                .collect::<Option<Vec<_>>>()
+                .map_or(ExtraKind::Unsupported, ExtraKind::Many),
+            other => scalar(other).map_or(ExtraKind::Unsupported, ExtraKind::One),
+        })
+    }
+}
+
+/// A Token Vault request: the caller's access token exchanged for the access token of an upstream
+/// identity provider (`connection`, e.g. `google-oauth2`) stored in Auth0's Token Vault. For
+/// [`Auth0::token_for_connection`](crate::Auth0::token_for_connection).
+///
+/// ```
+/// use auth0_runtime::ConnectionTokenRequest;
+///
+/// let request = ConnectionTokenRequest::new("google-oauth2", "eyJhbGciOi...")
+///     .login_hint("alice@example.com");
+/// # let _ = request;
+/// ```
+#[derive(Debug, Clone)]
+pub struct ConnectionTokenRequest {
+    connection: String,
+    subject_token: Secret,
+    login_hint: Option<String>,
+    force_refresh: bool,
+}
+
+impl ConnectionTokenRequest {
+    /// Exchanges `access_token` (the caller's verified access token, e.g. from the
+    /// [`AccessToken`](crate::AccessToken) extractor) for the token of `connection`.
+    pub fn new(connection: impl Into<String>, access_token: impl AsRef<str>) -> Self {
+        Self {
+            connection: connection.into(),
+            subject_token: Secret::new(access_token),
+            login_hint: None,
+            force_refresh: false,
+        }
+    }
+
+    /// Which of the user's accounts at the provider (`login_hint`); sent when not empty.
+    pub fn login_hint(mut self, login_hint: impl Into<String>) -> Self {
+        self.login_hint = Some(login_hint.into());
+        self
+    }
+
+    /// Ask the token endpoint even when an earlier answer is cached (the new one replaces it).
+    pub fn force_refresh(mut self, force: bool) -> Self {
+        self.force_refresh = force;
+        self
+    }
+}
+
+/// An RFC 8693 token exchange through a Custom Token Exchange profile of the tenant (selected by
+/// `subject_token_type`). For [`Auth0::exchange_token`](crate::Auth0::exchange_token).
+///
+/// ```
+/// use auth0_runtime::TokenExchangeRequest;
+///
+/// let request = TokenExchangeRequest::new("external-token", "urn:example:external-token")
+///     .audience("https://backend.example.com")
+///     .scope("read:data")
+///     .extra("device_id", "d-42")
+///     .extra("roles", ["admin", "auditor"]);
+/// # let _ = request;
+/// ```
+#[derive(Debug, Clone)]
+pub struct TokenExchangeRequest {
+    subject_token: Secret,
+    subject_token_type: String,
+    audience: Option<String>,
+    scope: Option<String>,
+    requested_token_type: Option<String>,
+    organization: Option<String>,
+    actor: Option<(Secret, String)>,
+    extra: Vec<(String, ExtraValue)>,
+    force_refresh: bool,
+}
+
+impl TokenExchangeRequest {
+    /// Exchanges `subject_token`, of type `subject_token_type` (a URI naming the profile).
+    pub fn new(subject_token: impl AsRef<str>, subject_token_type: impl Into<String>) -> Self {
+        Self {
+            subject_token: Secret::new(subject_token),
+            subject_token_type: subject_token_type.into(),
+            audience: None,
+            scope: None,
+            requested_token_type: None,
+            organization: None,
+            actor: None,
+            extra: Vec::new(),
+            force_refresh: false,
+        }
+    }
+
+    /// The API the new token is for (`audience`); sent when not empty.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// Space-delimited scopes to request (`scope`); sent when not empty.
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// The type of token to issue (`requested_token_type`); sent when not empty.
+    pub fn requested_token_type(mut self, token_type: impl Into<String>) -> Self {
+        self.requested_token_type = Some(token_type.into());
+        self
+    }
+
+    /// The Auth0 Organization (`organization`, an `org_…` id or name) the token is for; sent when
+    /// not empty. Not in the reference SDK, which cannot send it.
+    pub fn organization(mut self, organization: impl Into<String>) -> Self {
+        self.organization = Some(organization.into());
+        self
+    }
+
+    /// The party acting for the subject (`actor_token` and `actor_token_type`, RFC 8693 §2.1).
+    /// Not in the reference SDK, which cannot send them.
+    pub fn actor_token(mut self, token: impl AsRef<str>, token_type: impl Into<String>) -> Self {
+        self.actor = Some((Secret::new(token), token_type.into()));
+        self
+    }
+
+    /// An additional form parameter for the profile's Action. Names in
+    /// [`RESERVED_PARAMETERS`] (in any letter case) are refused, as are lists of more than
+    /// [`MAX_EXTRA_VALUES`] values. The same name twice keeps the last value.
+    pub fn extra(mut self, name: impl Into<String>, value: impl Into<ExtraValue>) -> Self {
+        let name = name.into();
+        let value = value.into();
+        match self.extra.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.extra.push((name, value)),
+        }
+        self
+    }
+
+    /// Ask the token endpoint even when an earlier answer is cached (the new one replaces it).
+    pub fn force_refresh(mut self, force: bool) -> Self {
+        self.force_refresh = force;
+        self
+    }
+}
+
+/// An on-behalf-of exchange: the caller's Auth0 access token for an Auth0 access token to a
+/// downstream API (`audience`), for the same user. For
+/// [`Auth0::token_on_behalf_of`](crate::Auth0::token_on_behalf_of).
+///
+/// ```
+/// use auth0_runtime::OnBehalfOfRequest;
+///
+/// let request = OnBehalfOfRequest::new("eyJhbGciOi...", "https://billing.example.com")
+///     .scope("read:invoices");
+/// # let _ = request;
+/// ```
+#[derive(Debug, Clone)]
+pub struct OnBehalfOfRequest {
+    subject_token: Secret,
+    audience: String,
+    scope: Option<String>,
+    force_refresh: bool,
+}
+
+impl OnBehalfOfRequest {
+    /// Exchanges `access_token` for a token to `audience`.
+    pub fn new(access_token: impl AsRef<str>, audience: impl Into<String>) -> Self {
+        Self {
+            subject_token: Secret::new(access_token),
+            audience: audience.into(),
+            scope: None,
+            force_refresh: false,
+        }
+    }
+
+    /// Space-delimited scopes to request; sent when not empty.
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// Ask the token endpoint even when an earlier answer is cached (the new one replaces it).
+    pub fn force_refresh(mut self, force: bool) -> Self {
+        self.force_refresh = force;
+        self
+    }
+}
+
+impl From<OnBehalfOfRequest> for TokenExchangeRequest {
+    fn from(obo: OnBehalfOfRequest) -> Self {
+        TokenExchangeRequest {
+            subject_token: obo.subject_token,
+            subject_token_type: ACCESS_TOKEN_TYPE.to_owned(),
+            audience: Some(obo.audience),
+            scope: obo.scope,
+            requested_token_type: Some(ACCESS_TOKEN_TYPE.to_owned()),
+            organization: None,
+            actor: None,
+            extra: Vec::new(),
+            force_refresh: obo.force_refresh,
+        }
+    }
+}
+
+/// Which flow a validated request belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Connection,
+    Exchange,
+    OnBehalfOf,
+}
+
+impl Flow {
+    /// The code of this flow's validation errors.
+    pub(crate) fn code(self) -> &'static str {
+        match self {
+            Self::Connection => CONNECTION_CODE,
+            Self::Exchange | Self::OnBehalfOf => EXCHANGE_CODE,
+        }
+    }
+
+    /// The `error` reported when the endpoint refuses without one of its own.
+    pub(crate) fn default_endpoint_code(self) -> &'static str {
+        match self {
+            Self::Connection => "connection_token_error",
+            Self::Exchange | Self::OnBehalfOf => "token_exchange_error",
+        }
+    }
+
+    fn tag(self) -> &'static str {
+        match self {
+            Self::Connection => "connection",
+            Self::Exchange => "exchange",
+            Self::OnBehalfOf => "on-behalf-of",
+        }
+    }
+}
+
+/// A checked request: its form fields in the reference SDK's order (client authentication added
+/// by the sender), its cache key, and whether to bypass the cache.
+#[derive(Clone)]
+pub(crate) struct Prepared {
+    pub(crate) flow: Flow,
+    /// Form fields, in order; `client_id` is filled by the sender where it belongs.
+    pub(crate) fields: Vec<(&'static str, FieldValue)>,
+    pub(crate) extra: Vec<(String, String)>,
+    pub(crate) key: [u8; 32],
+    pub(crate) force_refresh: bool,
+}
+
+impl fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Prepared")
+            .field("flow", &self.flow)
+            .field("force_refresh", &self.force_refresh)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The value of a named form field.
+#[derive(Clone)]
+pub(crate) enum FieldValue {
+    Text(String),
+    Static(&'static str),
+    Token(Arc<str>),
+    /// The configured client id, filled by the sender.
+    ClientId,
+}
+
+/// Digest of every input that changes the answer, in an unambiguous encoding.
+struct KeyHasher(digest::Context);
+
+impl KeyHasher {
+    fn new(flow: Flow) -> Self {
+        let mut hasher = Self(digest::Context::new(&digest::SHA256));
+        hasher.part(flow.tag());
+        hasher
+    }
+
+    /// A length-prefixed part.
+    fn part(&mut self, value: &str) {
+        self.0.update(&(value.len() as u64).to_be_bytes());
+        self.0.update(value.as_bytes());
+    }
+
+    fn optional(&mut self, value: Option<&str>) {
+        match value {
+            Some(v) => {
+                self.0.update(&[1]);
+                self.part(v);
+            }
+            None => self.0.update(&[0]),
+        }
+    }
+
+    /// A token, by its own SHA-256.
+    fn token(&mut self, token: &str) {
+        let d = digest::digest(&digest::SHA256, token.as_bytes());
+        self.0.update(d.as_ref());
+    }
+
+    fn finish(self) -> [u8; 32] {
+        let mut out = [0; 32];
+        out.copy_from_slice(self.0.finish().as_ref());
+        out
+    }
+}
+
+/// A value that counts only when not empty (the reference SDK sends falsy values not at all).
+fn present(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
+}
+
+/// Scopes as a set: sorted, without duplicates.
+fn scope_set(scope: Option<&str>) -> Option<String> {
+    scope.map(|s| {
+        let mut scopes: Vec<&str> = s.split_ascii_whitespace().collect();
+        scopes.sort_unstable();
+        scopes.dedup();
+        scopes.join(" ")
+    })
+}
+
+/// The reference SDK's checks of a subject token: not blank, no surrounding whitespace, no
+/// `Bearer ` prefix.
+fn check_subject_token(token: &str, code: &'static str) -> Result<(), ExchangeError> {
+    let invalid = |description| ExchangeError::InvalidRequest { code, description };
+    if token.trim().is_empty() {
+        return Err(invalid("subject_token cannot be blank or whitespace"));
+    }
+    if token.trim() != token {
+        return Err(invalid(
+            "subject_token must not include leading or trailing whitespace",
+        ));
+    }
+    if token.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("bearer ")) {
+        return Err(invalid(
+            "subject_token must not include the 'Bearer ' prefix (case-insensitive check)",
+        ));
+    }
+    Ok(())
+}
+
+impl ConnectionTokenRequest {
+    pub(crate) fn prepare(&self) -> Result<Prepared, ExchangeError> {
+        let flow = Flow::Connection;
+        if self.connection.is_empty() {
+            return Err(ExchangeError::MissingArgument {
+                argument: "connection",
+            });
+        }
+        let token = &self.subject_token.0;
+        if token.is_empty() {
+            return Err(ExchangeError::MissingArgument {
+                argument: "access_token",
+            });
+        }
+        check_subject_token(token, flow.code())?;
+        let login_hint = present(&self.login_hint);
+        let mut fields = vec![
+            ("connection", FieldValue::Text(self.connection.clone())),
+            ("requested_token_type", FieldValue::Static(FEDERATED_TOKEN_TYPE)),
+            ("grant_type", FieldValue::Static(GRANT_FEDERATED)),
+            ("client_id", FieldValue::ClientId),
+            ("subject_token", FieldValue::Token(Arc::clone(token))),
+            ("subject_token_type", FieldValue::Static(ACCESS_TOKEN_TYPE)),
+        ];
+        if let Some(hint) = login_hint {
+            fields.push(("login_hint", FieldValue::Text(hint.to_owned())));
+        }
+        let mut key = KeyHasher::new(flow);
+        key.token(token);
+        key.part(&self.connection);
+        key.optional(login_hint);
+        Ok(Prepared {
+            flow,
+            fields,
+            extra: Vec::new(),
+            key: key.finish(),
+            force_refresh: self.force_refresh,
+        })
+    }
+}
+
+impl TokenExchangeRequest {
+    pub(crate) fn prepare(&self, flow: Flow) -> Result<Prepared, ExchangeError> {
+        let code = flow.code();
+        let token = &self.subject_token.0;
+        if token.is_empty() {
+            return Err(ExchangeError::MissingArgument {
+                argument: "subject_token",
+            });
+        }
+        if self.subject_token_type.is_empty() {
+            return Err(ExchangeError::MissingArgument {
+                argument: "subject_token_type",
+            });
+        }
+        check_subject_token(token, code)?;
+        let invalid = |description| ExchangeError::InvalidRequest { code, description };
+        if let Some((actor, actor_type)) = &self.actor {
+            if actor.0.trim().is_empty() || actor.0.trim() != &*actor.0 {
+                return Err(invalid(
+                    "actor_token cannot be blank or include leading or trailing whitespace",
+                ));
+            }
+            if actor_type.is_empty() {
+                return Err(invalid("actor_token_type is required with actor_token"));
+            }
+        }
+        let mut extra = Vec::new();
+        for (name, value) in &self.extra {
+            if RESERVED_PARAMETERS.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+                return Err(invalid(
+                    "an extra parameter uses a reserved name and cannot be overridden",
+                ));
+            }
+            match &value.0 {
+                ExtraKind::One(v) => extra.push((name.clone(), v.clone())),
+                ExtraKind::Many(values) if values.len() > MAX_EXTRA_VALUES => {
+                    return Err(invalid("an extra parameter exceeds the maximum of 20 values"));
+                }
+                ExtraKind::Many(values) => extra.extend(values.iter().map(|v| (name.clone(), v.clone()))),
+                ExtraKind::Unsupported => {
+                    return Err(invalid(
+                        "an extra parameter has an unsupported value: only strings, numbers, booleans and lists of them are allowed",
+                    ));
+                }
+            }
+        }
+        let audience = present(&self.audience);
+        let scope = present(&self.scope);
+        let requested = present(&self.requested_token_type);
+        let organization = present(&self.organization);
+        let mut fields = vec![
+            ("grant_type", FieldValue::Static(GRANT_TOKEN_EXCHANGE)),
+            ("subject_token", FieldValue::Token(Arc::clone(token))),
+            (
+                "subject_token_type",
+                FieldValue::Text(self.subject_token_type.clone()),
+            ),
+        ];
+        let mut push = |name, value: Option<&str>| {
+            if let Some(v) = value {
+                fields.push((name, FieldValue::Text(v.to_owned())));
+            }
+        };
+        push("audience", audience);
+        push("scope", scope);
+        push("requested_token_type", requested);
+        push("organization", organization);
+        if let Some((actor, actor_type)) = &self.actor {
+            fields.push(("actor_token", FieldValue::Token(Arc::clone(&actor.0))));
+            fields.push(("actor_token_type", FieldValue::Text(actor_type.clone())));
+        }
+
+        let mut key = KeyHasher::new(flow);
+        key.token(token);
+        key.part(&self.subject_token_type);
+        key.optional(audience);
+        key.optional(scope_set(scope).as_deref());
+        key.optional(requested);
+        key.optional(organization);
+        match &self.actor {
+            Some((actor, actor_type)) => {
+                key.0.update(&[1]);
+                key.token(&actor.0);
+                key.part(actor_type);
+            }
+            None => key.0.update(&[0]),
+        }
+        let mut sorted: Vec<&(String, String)> = extra.iter().collect();
+        // Stable: the values of one name keep their order.
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        key.0.update(&(sorted.len() as u64).to_be_bytes());
+        for (name, value) in sorted {
+            key.part(name);
+            key.part(value);
+        }
+        Ok(Prepared {
+            flow,
+            fields,
+            extra,
+            key: key.finish(),
+            force_refresh: self.force_refresh,
+        })
+    }
+}
+
+impl OnBehalfOfRequest {
+    pub(crate) fn prepare(&self) -> Result<Prepared, ExchangeError> {
+        if self.audience.is_empty() {
+            return Err(ExchangeError::MissingArgument { argument: "audience" });
+        }
+        TokenExchangeRequest::from(self.clone()).prepare(Flow::OnBehalfOf)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn names(p: &Prepared) -> Vec<&str> {
+        p.fields
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(p.extra.iter().map(|(n, _)| n.as_str()))
+            .collect()
+    }
+
+    fn code_of(result: Result<Prepared, ExchangeError>) -> (u16, String, String) {
+        let error = result.unwrap_err();
+        (
+            error.status(),
+            error.code().to_owned(),
+            error.description().into_owned(),
+        )
+    }
+
+    #[test]
+    fn connection_fields_and_missing_arguments() {
+        let p = ConnectionTokenRequest::new("google-oauth2", "tok")
+            .prepare()
+            .unwrap();
+        assert_eq!(
+            names(&p),
+            [
+                "connection",
+                "requested_token_type",
+                "grant_type",
+                "client_id",
+                "subject_token",
+                "subject_token_type"
+            ]
+        );
+        let p = ConnectionTokenRequest::new("c", "tok")
+            .login_hint("alice")
+            .prepare()
+            .unwrap();
+        assert_eq!(names(&p).last(), Some(&"login_hint"));
+        let p = ConnectionTokenRequest::new("c", "tok")
+            .login_hint("")
+            .prepare()
+            .unwrap();
+        assert!(!names(&p).contains(&"login_hint"));
+
+        assert_eq!(
+            code_of(ConnectionTokenRequest::new("", "tok").prepare()),
+            (
+                400,
+                "invalid_request".into(),
+                "the argument 'connection' is required but was not provided".into()
+            )
+        );
+        assert_eq!(
+            code_of(ConnectionTokenRequest::new("c", "").prepare()).2,
+            "the argument 'access_token' is required but was not provided"
+        );
+        assert_eq!(
+            code_of(ConnectionTokenRequest::new("c", " tok").prepare()).1,
+            CONNECTION_CODE
+        );
+    }
+
+    #[test]
+    fn subject_token_rules() {
+        let cases = [
+            ("   ", "subject_token cannot be blank or whitespace"),
+            ("\t\n", "subject_token cannot be blank or whitespace"),
+            (
+                " tok",
+                "subject_token must not include leading or trailing whitespace",
+            ),
+            (
+                "tok\n",
+                "subject_token must not include leading or trailing whitespace",
+            ),
+            (
+                "Bearer tok",
+                "subject_token must not include the 'Bearer ' prefix (case-insensitive check)",
+            ),
+            (
+                "bEaReR tok",
+                "subject_token must not include the 'Bearer ' prefix (case-insensitive check)",
+            ),
+        ];
+        for (token, description) in cases {
+            let (status, code, text) =
+                code_of(TokenExchangeRequest::new(token, "urn:t").prepare(Flow::Exchange));
+            assert_eq!(
+                (status, code.as_str(), text.as_str()),
+                (400, EXCHANGE_CODE, description),
+                "{token:?}"
+            );
+        }
+        assert!(
+            TokenExchangeRequest::new("Bearertok", "urn:t")
+                .prepare(Flow::Exchange)
+                .is_ok()
+        );
+        assert_eq!(
+            code_of(TokenExchangeRequest::new("", "urn:t").prepare(Flow::Exchange)).2,
+            "the argument 'subject_token' is required but was not provided"
+        );
+        assert_eq!(
+            code_of(TokenExchangeRequest::new("t", "").prepare(Flow::Exchange)).2,
+            "the argument 'subject_token_type' is required but was not provided"
+        );
+        assert_eq!(
+            code_of(OnBehalfOfRequest::new("t", "").prepare()).2,
+            "the argument 'audience' is required but was not provided"
+        );
+    }
+
+    #[test]
+    fn extra_rules() {
+        let base = || TokenExchangeRequest::new("tok", "urn:t");
+        for name in RESERVED_PARAMETERS {
+            for variant in [name.to_owned(), name.to_ascii_uppercase(), {
+                let mut c = name.chars();
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            }] {
+                let (_, code, text) = code_of(base().extra(variant.clone(), "x").prepare(Flow::Exchange));
+                assert_eq!(code, EXCHANGE_CODE, "{variant}");
+                assert!(text.contains("reserved"), "{variant}");
+            }
+        }
+        let twenty: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+        let p = base()
+            .extra("list", twenty.clone())
+            .prepare(Flow::Exchange)
+            .unwrap();
+        assert_eq!(p.extra.len(), 20);
+        let mut over = twenty;
+        over.push("20".into());
+        assert!(
+            code_of(base().extra("list", over).prepare(Flow::Exchange))
+                .2
+                .contains("20 values")
+        );
+        for bad in [json!({"a": 1}), json!(null), json!([[1]]), json!([{"a": 1}])] {
+            assert!(
+                code_of(base().extra("x", bad.clone()).prepare(Flow::Exchange))
+                    .2
+                    .contains("unsupported"),
+                "{bad}"
+            );
+        }
+        let p = base()
+            .extra("s", "v")
+            .extra("n", 42)
+            .extra("b", true)
+            .extra("j", json!(1.5))
+            .extra("l", ["a", "b"])
+            .extra("s", "last wins")
+            .prepare(Flow::Exchange)
+            .unwrap();
+        let pairs: Vec<(&str, &str)> = p.extra.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        assert_eq!(
+            pairs,
+            [
+                ("s", "last wins"),
+                ("n", "42"),
+                ("b", "true"),
+                ("j", "1.5"),
+                ("l", "a"),
+                ("l", "b")
+            ]
+        );
+    }
+
+    #[test]
+    fn exchange_fields_in_the_reference_order() {
+        let p = TokenExchangeRequest::new("tok", "urn:t")
+            .prepare(Flow::Exchange)
+            .unwrap();
+        assert_eq!(names(&p), ["grant_type", "subject_token", "subject_token_type"]);
+        let p = TokenExchangeRequest::new("tok", "urn:t")
+            .audience("a")
+            .scope("s")
+            .requested_token_type("r")
+            .organization("org_1")
+            .actor_token("act", "urn:act")
+            .extra("x", "1")
+            .prepare(Flow::Exchange)
+            .unwrap();
+        assert_eq!(
+            names(&p),
+            [
+                "grant_type",
+                "subject_token",
+                "subject_token_type",
+                "audience",
+                "scope",
+                "requested_token_type",
+                "organization",
+                "actor_token",
+                "actor_token_type",
+                "x"
+            ]
+        );
+        let p = TokenExchangeRequest::new("tok", "urn:t")
+            .audience("")
+            .scope("")
+            .prepare(Flow::Exchange)
+            .unwrap();
+        assert_eq!(p.fields.len(), 3, "empty optional values are not sent");
+        let obo = OnBehalfOfRequest::new("tok", "https://api").prepare().unwrap();
+        assert_eq!(
+            names(&obo),
+            [
+                "grant_type",
+                "subject_token",
+                "subject_token_type",
+                "audience",
+                "requested_token_type"
+            ]
+        );
+    }
+
+    #[test]
+    fn cache_keys_cover_every_input() {
+        let key = |r: TokenExchangeRequest| r.prepare(Flow::Exchange).unwrap().key;
+        let base = || {
+            TokenExchangeRequest::new("tok", "urn:t")
+                .audience("a")
+                .scope("read write")
+        };
+        let reference = key(base());
+        assert_eq!(reference, key(base()));
+        assert_eq!(
+            reference,
+            key(base().scope("write  read read")),
+            "scopes are a set"
+        );
+        assert_eq!(reference, key(base().force_refresh(true)));
+        let different = [
+            key(TokenExchangeRequest::new("tok2", "urn:t")
+                .audience("a")
+                .scope("read write")),
+            key(base().audience("b")),
+            key(base().scope("read")),
+            key(base().requested_token_type("r")),
+            key(base().organization("org_1")),
+            key(base().actor_token("x", "urn:y")),
+            key(base().extra("k", "v")),
+            key(base().extra("k", "w")),
+            key(base().extra("k", ["v", "w"])),
+            key(base().extra("k", ["w", "v"])),
+            key(TokenExchangeRequest::new("tok", "urn:u")
+                .audience("a")
+                .scope("read write")),
+        ];
+        for (i, d) in different.iter().enumerate() {
+            assert_ne!(reference, *d, "input {i}");
+        }
+        // Extras in another order are the same request.
+        assert_eq!(
+            key(base().extra("a", "1").extra("b", "2")),
+            key(base().extra("b", "2").extra("a", "1"))
+        );
+        // The flows never share a key.
+        let obo = OnBehalfOfRequest::new("tok", "a")
+            .scope("read write")
+            .prepare()
+            .unwrap()
+            .key;
+        let exchange = key(TokenExchangeRequest::new("tok", ACCESS_TOKEN_TYPE)
+            .audience("a")
+            .scope("read write")
+            .requested_token_type(ACCESS_TOKEN_TYPE));
+        assert_ne!(obo, exchange);
+        let c = |conn: &str, hint: Option<&str>| {
+            let mut r = ConnectionTokenRequest::new(conn, "tok");
+            if let Some(h) = hint {
+                r = r.login_hint(h);
+            }
+            r.prepare().unwrap().key
+        };
+        assert_ne!(c("a", None), c("b", None));
+        assert_ne!(c("a", None), c("a", Some("x")));
+        assert_eq!(c("a", None), c("a", Some("")));
+    }
+
+    #[test]
+    fn debug_never_prints_tokens() {
+        let r = TokenExchangeRequest::new("secret-subject", "urn:t").actor_token("secret-actor", "urn:a");
+        let text = format!("{r:?} {:?}", ConnectionTokenRequest::new("c", "secret-subject"));
+        assert!(!text.contains("secret-"), "{text}");
+    }
+}
