@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use crate::claims::Claims;
 use crate::error::{AuthError, Challenges};
 use crate::exchange::ExchangeError;
-use crate::verify::{Attempt, Auth0, Denied, RequestParts, Verified, authorize};
+use crate::verify::{Auth0, Denied, RequestParts, Verification, Verified, authorize};
 
 type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
@@ -90,12 +90,8 @@ fn not_configured() -> actix_web::Error {
 impl Auth0 {
     /// The response for a refusal, through the configured error handler.
     pub(crate) fn respond(&self, denied: Denied) -> actix_web::Error {
-        let Denied { error, dpop } = denied;
-        match &error {
-            AuthError::Internal(_) => tracing::error!(%error, "request refused"),
-            AuthError::Unavailable(_) => tracing::warn!(%error, "request refused"),
-            _ => tracing::debug!(%error, "request refused"),
-        }
+        // Logged once, where the verification is watched (`observe`), with its precise reason.
+        let Denied { error, dpop, .. } = denied;
         let mut response = render(&error, self.0.accepted, dpop, &self.0.dpop_algs);
         if matches!(error, AuthError::UseDpopNonce(_))
             && let Some(nonce) = self.dpop_nonce().and_then(|n| HeaderValue::try_from(n).ok())
@@ -113,12 +109,9 @@ impl Auth0 {
         &self,
         req: &HttpRequest,
     ) -> Result<Result<Verified, Denied>, LocalBoxFuture<Result<Verified, Denied>>> {
-        match self.attempt(req) {
-            Attempt::Done(result) => Ok(result),
-            unfinished => {
-                let auth0 = self.clone();
-                Err(Box::pin(async move { auth0.settle(unfinished).await }))
-            }
+        match self.verify(req) {
+            Verification::Done(result) => Ok(result),
+            Verification::Later(future) => Err(future),
         }
     }
 }
@@ -270,10 +263,16 @@ fn verify_then<T>(
 
 /// A refusal of an already verified request (its claims do not satisfy the route).
 fn refuse(req: &HttpRequest, v: &Verified, error: AuthError) -> actix_web::Error {
-    let denied = Denied {
-        error,
-        dpop: v.scheme == crate::Scheme::DPoP,
-    };
+    if let AuthError::InsufficientScope { required, .. } = &error {
+        tracing::debug!(
+            target: "auth0_runtime",
+            required = %required,
+            scope = ?v.claims.scope,
+            permissions = ?v.claims.permissions,
+            "request refused: the route requires more than the token grants"
+        );
+    }
+    let denied = Denied::new(error, v.scheme == crate::Scheme::DPoP);
     validator(req).map_or_else(not_configured, |auth0| auth0.respond(denied))
 }
 

@@ -147,6 +147,7 @@ pub struct Auth0Config {
     pub(crate) public_origins: Vec<String>,
     pub(crate) organizations: Vec<String>,
     pub(crate) organization_required: bool,
+    pub(crate) log_subject: bool,
     pub(crate) dpop_nonce_secrets: Vec<Vec<u8>>,
     pub(crate) domains_resolver: Option<DomainsResolver>,
     /// Unix seconds; tests of the crate move it.
@@ -212,6 +213,7 @@ impl Auth0Config {
             public_origins: Vec::new(),
             organizations: Vec::new(),
             organization_required: false,
+            log_subject: false,
             dpop_nonce_secrets: Vec::new(),
             domains_resolver: None,
             clock: crate::verify::now,
@@ -501,6 +503,13 @@ impl Auth0Config {
         S: Into<String>,
     {
         self.organizations = organizations.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Record the token's subject (`sub`) on the `auth0.verify` span (default `false`): a user id is
+    /// personal data, so logs carry it only when you say so. Nothing else of a token is logged.
+    pub fn log_subject(mut self, log: bool) -> Self {
+        self.log_subject = log;
         self
     }
 

@@ -175,6 +175,30 @@ pub(crate) fn verify_proof(
     })
 }
 
+/// For the operator's log, after a proof was refused: what in it differs from the request (its
+/// `htm`, `htu` and `iat` against the method, the URL and the clock). Never the proof itself.
+pub(crate) fn explain(proof: &str, req: &ProofRequest<'_>) -> Option<String> {
+    let jws = jws::parse(proof).ok()?;
+    let payload: Object = serde_json::from_slice(&jws.payload).ok()?;
+    let htm = payload.get("htm").and_then(Value::as_str).unwrap_or("(none)");
+    let htu = payload.get("htu").and_then(Value::as_str).unwrap_or("(none)");
+    let expected = normalize_htu(req.url).unwrap_or_default();
+    let origins = if req.public_origins.is_empty() {
+        String::new()
+    } else {
+        format!(" (origin one of {:?})", req.public_origins)
+    };
+    let iat = payload.get("iat").and_then(numeric_date);
+    let age = iat.map_or_else(
+        || "no numeric iat".to_owned(),
+        |iat| format!("iat {} s old", req.now.saturating_sub(iat)),
+    );
+    Some(format!(
+        "proof htm {htm:?} for {:?}; proof htu {htu:?}, request URL {expected:?}{origins}; {age}",
+        req.method
+    ))
+}
+
 /// `typ` must be `dpop+jwt` (RFC 9449 §4.2), compared as a media type (RFC 7515 §4.1.9): any
 /// letter case, with or without the `application/` prefix.
 pub(crate) fn check_typ(header: &Object) -> Result<(), AuthError> {

@@ -33,6 +33,8 @@ use jsonwebtoken::Algorithm;
 use reqwest::header::{ACCEPT, CACHE_CONTROL, HeaderMap};
 use serde_json::Value;
 
+use crate::observe::chain;
+
 /// Largest discovery document or key set accepted, in bytes.
 pub(crate) const MAX_RESPONSE_BYTES: usize = 1 << 20;
 /// How long past its expiry a key set (or discovery result) may still be served while refreshes fail.
@@ -471,7 +473,7 @@ impl KeyStore {
                     keys.get(kid).cloned().ok_or(KeyError::UnknownKid)
                 }
                 Err(error) => {
-                    tracing::warn!(%issuer, url = %jwks_uri, %error, "refetching the key set for an unknown kid failed");
+                    tracing::warn!(%issuer, url = %jwks_uri, error = %chain(&error), "refetching the key set for an unknown kid failed");
                     state.failed(now);
                     Err(KeyError::UnknownKid)
                 }
@@ -501,12 +503,12 @@ impl KeyStore {
                 let retry_at = state.failed(now);
                 match stale {
                     Some(set) => {
-                        tracing::warn!(%issuer, url = %jwks_uri, %error, "refreshing the key set failed; serving the last good keys");
+                        tracing::warn!(%issuer, url = %jwks_uri, error = %chain(&error), "refreshing the key set failed; serving the last good keys");
                         self.extend_key_set(&jwks_uri, &set, retry_at);
                         set.keys.get(kid).cloned().ok_or(KeyError::UnknownKid)
                     }
                     None => {
-                        tracing::warn!(%issuer, url = %jwks_uri, %error, "fetching the key set failed");
+                        tracing::warn!(%issuer, url = %jwks_uri, error = %chain(&error), "fetching the key set failed");
                         if had_set {
                             self.drop_key_set(&jwks_uri);
                         }
@@ -545,12 +547,12 @@ impl KeyStore {
                 let retry_at = state.failed(now);
                 match stale {
                     Some(entry) => {
-                        tracing::warn!(%issuer, %error, "refreshing the discovery document failed; using the last good one");
+                        tracing::warn!(%issuer, error = %chain(&error), "refreshing the discovery document failed; using the last good one");
                         self.extend_issuer(issuer, &entry, retry_at);
                         Ok(Arc::clone(&entry.jwks_uri))
                     }
                     None => {
-                        tracing::warn!(%issuer, %error, "fetching the discovery document failed");
+                        tracing::warn!(%issuer, error = %chain(&error), "fetching the discovery document failed");
                         Err(KeyError::Unavailable)
                     }
                 }
@@ -560,7 +562,14 @@ impl KeyStore {
 
     async fn fetch_discovery(&self, issuer: &str) -> Result<(Arc<str>, Duration), FetchError> {
         let url = discovery_url(issuer);
-        let (document, max_age) = self.get_json(&url).await?;
+        let started = Instant::now();
+        let result = self.discovery_at(issuer, &url).await;
+        fetched("discovery", issuer, &url, started, result.as_ref().err());
+        result
+    }
+
+    async fn discovery_at(&self, issuer: &str, url: &str) -> Result<(Arc<str>, Duration), FetchError> {
+        let (document, max_age) = self.get_json(url).await?;
         if document.get("issuer").and_then(Value::as_str) != Some(issuer) {
             return Err(FetchError::IssuerMismatch);
         }
@@ -573,9 +582,15 @@ impl KeyStore {
     }
 
     async fn fetch_key_set(&self, url: &str) -> Result<(KeyMap, Duration), FetchError> {
-        let (document, max_age) = self.get_json(url).await?;
-        let keys = self.parse_key_set(&document)?;
-        Ok((keys, self.lifetime(max_age)))
+        let started = Instant::now();
+        let result = async {
+            let (document, max_age) = self.get_json(url).await?;
+            let keys = self.parse_key_set(&document)?;
+            Ok((keys, self.lifetime(max_age)))
+        }
+        .await;
+        fetched("key_set", "", url, started, result.as_ref().err());
+        result
     }
 
     /// GET `url`, 200 only, body capped at [`MAX_RESPONSE_BYTES`], parsed as JSON.
@@ -719,7 +734,8 @@ impl KeyStore {
         });
         if changed {
             self.generation.fetch_add(1, Ordering::AcqRel);
-            tracing::debug!(url, keys = keys.len(), "key set updated");
+            let kids: Vec<&str> = keys.keys().map(|k| &**k).collect();
+            tracing::info!(target: "auth0_runtime", url, kids = ?kids, "key set changed (first fetch or rotation)");
         }
         keys
     }
@@ -787,6 +803,30 @@ fn discovery_url(issuer: &str) -> String {
 
 fn is_https_url(uri: &str) -> bool {
     reqwest::Url::parse(uri).is_ok_and(|url| url.scheme() == "https" && url.host().is_some())
+}
+
+/// The event (and metrics) of one fetch: issuer, URL, duration and outcome, with the error's whole
+/// chain on failure.
+fn fetched(document: &'static str, issuer: &str, url: &str, started: Instant, error: Option<&FetchError>) {
+    let took = started.elapsed();
+    let duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+    match error {
+        None => {
+            tracing::debug!(target: "auth0_runtime", document, issuer, url, duration_ms, outcome = "success", "fetched")
+        }
+        Some(error) => tracing::debug!(
+            target: "auth0_runtime",
+            document,
+            issuer,
+            url,
+            duration_ms,
+            outcome = "failure",
+            error = %chain(error),
+            "fetch failed"
+        ),
+    }
+    #[cfg(feature = "metrics")]
+    crate::metrics::key_set_fetch(document, error.is_none(), took);
 }
 
 /// `max-age` of the `Cache-Control` header(s), if any.

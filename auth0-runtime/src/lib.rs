@@ -46,6 +46,9 @@ mod error;
 mod exchange;
 mod jws;
 mod keys;
+#[cfg(feature = "metrics")]
+mod metrics;
+mod observe;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod throttle;

@@ -6,6 +6,8 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -23,6 +25,7 @@ use crate::dpop::{
 use crate::error::{AuthError, Challenges};
 use crate::jws::{self, JwsError};
 use crate::keys::{KeyError, KeySettings, KeyStore, VerifyingKey};
+use crate::observe;
 
 /// What the verifier reads from a request: method, URL parts and headers, no framework types.
 pub trait RequestParts {
@@ -62,12 +65,35 @@ pub(crate) struct Verified {
 pub(crate) struct Denied {
     pub(crate) error: AuthError,
     pub(crate) dpop: bool,
+    /// For the operator's log only: what exactly failed, beyond the public description.
+    pub(crate) reason: Option<String>,
+}
+
+impl Denied {
+    pub(crate) fn new(error: AuthError, dpop: bool) -> Self {
+        Self {
+            error,
+            dpop,
+            reason: None,
+        }
+    }
+
+    fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
 }
 
 impl From<AuthError> for Denied {
     fn from(error: AuthError) -> Self {
-        Self { error, dpop: false }
+        Self::new(error, false)
     }
+}
+
+/// A verification: decided at once (keys cached, store in memory), or a future.
+pub(crate) enum Verification {
+    Done(Result<Verified, Denied>),
+    Later(Pin<Box<dyn Future<Output = Result<Verified, Denied>> + Send>>),
 }
 
 /// The outcome of the synchronous attempt; [`Auth0::settle`] finishes the other two.
@@ -114,12 +140,16 @@ fn replay_verdict(
                 renew_nonce,
             });
         }
-        ReplayOutcome::Replay => AuthError::InvalidDpopProof("the DPoP proof has already been used"),
+        ReplayOutcome::Replay => {
+            #[cfg(feature = "metrics")]
+            crate::metrics::replay_refused();
+            AuthError::InvalidDpopProof("the DPoP proof has already been used")
+        }
         ReplayOutcome::Unavailable => {
             AuthError::Unavailable("the DPoP proof cannot be checked for reuse right now, try again later")
         }
     };
-    Err(Denied { error, dpop: true })
+    Err(Denied::new(error, true))
 }
 
 /// Everything needed to finish a verification after the key is fetched; owns its data.
@@ -203,6 +233,9 @@ pub(crate) struct Inner {
     nonces: Option<Nonces>,
     resolver: Option<DomainsResolver>,
     resolver_failures: crate::throttle::Throttle,
+    /// Rate-limits the warnings of server-side refusals.
+    warnings: crate::throttle::Throttle,
+    log_subject: bool,
     keys: Arc<KeyStore>,
     token_cache: TokenCache,
     replay: Arc<dyn ReplayStore>,
@@ -285,6 +318,8 @@ impl Auth0 {
             nonces: Nonces::new(&config.dpop_nonce_secrets),
             resolver: config.domains_resolver,
             resolver_failures: crate::throttle::Throttle::new(std::time::Duration::from_secs(10)),
+            warnings: crate::throttle::Throttle::new(std::time::Duration::from_secs(10)),
+            log_subject: config.log_subject,
             keys,
             token_cache: TokenCache::new(config.token_cache_entries),
             replay,
@@ -303,11 +338,40 @@ impl Auth0 {
         &self,
         req: &impl RequestParts,
     ) -> Result<Claims<T>, AuthError> {
-        let verified = self.settle(self.attempt(req)).await.map_err(|d| d.error)?;
+        let verified = match self.verify(req) {
+            Verification::Done(result) => result,
+            Verification::Later(future) => future.await,
+        }
+        .map_err(|d| d.error)?;
         let custom = verified.claims.custom::<T>().map_err(|_| {
             AuthError::InvalidToken("the access token's custom claims do not have the expected shape")
         })?;
         Ok(Claims::new(verified.claims, verified.scheme, custom))
+    }
+
+    /// Verifies a request, watched: in the `auth0.verify` span, with one event per refusal and
+    /// the metrics. Done at once unless something has to be awaited.
+    pub(crate) fn verify<R: RequestParts>(&self, req: &R) -> Verification {
+        let watch = observe::Watch::start();
+        let attempt = {
+            let _in_span = watch.span().enter();
+            self.attempt(req)
+        };
+        match attempt {
+            Attempt::Done(result) => {
+                watch.finish(&result, self.0.log_subject, &self.0.warnings);
+                Verification::Done(result)
+            }
+            unfinished => {
+                let auth0 = self.clone();
+                Verification::Later(Box::pin(async move {
+                    let span = watch.span().clone();
+                    let result = tracing::Instrument::instrument(auth0.settle(unfinished), span).await;
+                    watch.finish(&result, auth0.0.log_subject, &auth0.0.warnings);
+                    result
+                }))
+            }
+        }
     }
 
     /// Verifies a request: the synchronous part. Ends with the answer unless the signing key
@@ -343,7 +407,7 @@ impl Auth0 {
     async fn resolve(&self, wait: IssuerWait) -> Result<Verified, Denied> {
         let IssuerWait { context, mut request } = wait;
         let dpop = request.scheme == Scheme::DPoP;
-        let deny = |error| Err(Denied { error, dpop });
+        let deny = |error| Err(Denied::new(error, dpop));
         let Some(resolver) = self.0.resolver.clone() else {
             return deny(AuthError::Internal("no domains resolver"));
         };
@@ -368,9 +432,11 @@ impl Auth0 {
             .iter()
             .any(|d| crate::config::issuer_of(d).as_deref() == Some(issuer.as_str()))
         {
-            return deny(AuthError::InvalidToken(
-                "the access token was issued by an issuer this API does not trust",
-            ));
+            let error =
+                AuthError::InvalidToken("the access token was issued by an issuer this API does not trust");
+            return Err(Denied::new(error, dpop).because(format!(
+                "iss {issuer:?} is not among the domains the resolver allowed for this request: {domains:?}"
+            )));
         }
         request.granted = Some(issuer);
         match self.verify_credentials(&request.borrow(), None, (self.0.clock)()) {
@@ -399,26 +465,32 @@ impl Auth0 {
             .keys
             .fetch(&pending.issuer, &pending.kid)
             .await
-            .map_err(|e| Denied {
-                error: match e {
-                    KeyError::UnknownKid => {
-                        AuthError::InvalidToken("the access token is signed with an unknown key")
-                    }
-                    KeyError::Unavailable => AuthError::Unavailable(
-                        "the signing keys cannot be fetched right now, try again later",
-                    ),
-                },
-                dpop,
+            .map_err(|e| match e {
+                KeyError::UnknownKid => Denied::new(
+                    AuthError::InvalidToken("the access token is signed with an unknown key"),
+                    dpop,
+                )
+                .because(format!(
+                    "kid {:?} is not in the key set of {} (refetched at most once per cooldown)",
+                    pending.kid, pending.issuer
+                )),
+                KeyError::Unavailable => Denied::new(
+                    AuthError::Unavailable("the signing keys cannot be fetched right now, try again later"),
+                    dpop,
+                )
+                .because(format!(
+                    "the key set of {} cannot be fetched and none is cached (see the key-set warnings)",
+                    pending.issuer
+                )),
             })?;
         // A fresh clock reading: the fetch may have taken a while.
         match self.verify_credentials(&pending.request.borrow(), Some(key), (self.0.clock)()) {
             Attempt::Done(result) => result,
             Attempt::NeedsStore(wait) => wait.finish().await,
             // The key was handed in and the issuer decided, so neither is asked for again.
-            Attempt::NeedsKey(_) | Attempt::NeedsIssuer(_) => Err(Denied {
-                error: AuthError::Internal("key lookup failed"),
-                dpop,
-            }),
+            Attempt::NeedsKey(_) | Attempt::NeedsIssuer(_) => {
+                Err(Denied::new(AuthError::Internal("key lookup failed"), dpop))
+            }
         }
     }
 
@@ -426,6 +498,14 @@ impl Auth0 {
     fn credentials<'r, R: RequestParts>(&self, req: &'r R) -> Result<Credentials<'r>, Denied> {
         let mut lines = req.header_values("authorization");
         let line = lines.next().ok_or(AuthError::MissingCredentials)?;
+        let unsupported = |line: &[u8]| {
+            let reason = if line.starts_with(b"eyJ") {
+                "the Authorization header has no scheme: send `Authorization: Bearer <token>`"
+            } else {
+                "the Authorization header's scheme is neither Bearer nor DPoP"
+            };
+            Denied::from(AuthError::MissingCredentials).because(reason)
+        };
         if lines.next().is_some() {
             return Err(
                 AuthError::InvalidRequest("the request has more than one Authorization header").into(),
@@ -439,10 +519,10 @@ impl Auth0 {
         } else if scheme.eq_ignore_ascii_case("dpop") {
             Scheme::DPoP
         } else {
-            return Err(AuthError::MissingCredentials.into());
+            return Err(unsupported(line.as_bytes()));
         };
         let dpop = scheme == Scheme::DPoP;
-        let bad = |error| Denied { error, dpop };
+        let bad = |error| Denied::new(error, dpop);
         let token = token.trim_start_matches(' ');
         if token.is_empty() {
             return Err(bad(AuthError::InvalidRequest(
@@ -538,10 +618,12 @@ impl Auth0 {
         now: i64,
     ) -> Attempt {
         let dpop = c.scheme == Scheme::DPoP;
-        let deny = |error| Attempt::Done(Err(Denied { error, dpop }));
+        let deny = |error| Attempt::Done(Err(Denied::new(error, dpop)));
         let claims = match self.verify_token(c.token, fetched, now, c.granted) {
             Ok(claims) => claims,
-            Err(TokenFailure::Denied(error)) => return deny(error),
+            Err(TokenFailure::Denied(error, reason)) => {
+                return Attempt::Done(Err(Denied { error, dpop, reason }));
+            }
             Err(TokenFailure::NeedsIssuer(issuer)) => {
                 return Attempt::NeedsIssuer(IssuerWait {
                     context: DomainRequest {
@@ -587,12 +669,18 @@ impl Auth0 {
         };
         let verified = match dpop::verify_proof(proof, &request, &self.0.proof) {
             Ok(v) => v,
-            Err(error) => return deny(error),
+            Err(error) => {
+                let reason = dpop::explain(proof, &request);
+                return Attempt::Done(Err(Denied { error, dpop, reason }));
+            }
         };
         if verified.jkt != bound {
-            return deny(AuthError::InvalidToken(
-                "the access token is bound to another key than the DPoP proof",
-            ));
+            let error =
+                AuthError::InvalidToken("the access token is bound to another key than the DPoP proof");
+            return Attempt::Done(Err(Denied::new(error, dpop).because(format!(
+                "the token's cnf.jkt is {bound}, the proof's key thumbprint {}",
+                verified.jkt
+            ))));
         }
         // Server nonces, when on: checked before the proof is recorded, so the retry that
         // carries the nonce is not a replay.
@@ -642,37 +730,61 @@ impl Auth0 {
             && self.0.keys.cached(&hit.claims.iss, &hit.kid).is_some()
         {
             // An issuer from the resolver is judged again on every request.
+            observe::token_identified(&hit.claims.iss, &hit.kid);
+            #[cfg(feature = "metrics")]
+            crate::metrics::token_cache(true);
             self.trusted_issuer(&hit.claims.iss, granted)?;
-            self.check_claims(&hit.claims, now)
-                .map_err(TokenFailure::Denied)?;
+            self.check_claims(&hit.claims, now)?;
             return Ok(Arc::clone(&hit.claims));
         }
+        // One lookup per verification: the retry after a key fetch is not another miss.
+        #[cfg(feature = "metrics")]
+        if cache_key.is_some() && fetched.is_none() {
+            crate::metrics::token_cache(false);
+        }
         let jws = jws::parse(token).map_err(|e| {
-            TokenFailure::Denied(AuthError::InvalidToken(match e {
+            let description = match e {
                 JwsError::TooLarge => "the access token is too large",
                 JwsError::Malformed | JwsError::NotJson => "the access token is malformed",
-            }))
+            };
+            let segments = token.split('.').count();
+            let reason = match (e, segments) {
+                (JwsError::TooLarge, _) => format!("{} bytes, over the 16 KiB cap", token.len()),
+                (_, 5) => "five segments: an encrypted token (JWE). Auth0 issues those when the client \
+                           asks for a token without `audience`; request one with the API's identifier as audience"
+                    .to_owned(),
+                (_, 3) => "a segment is not strict base64url of a JSON object without duplicate members".to_owned(),
+                (_, n) => format!("{n} segments instead of 3: not a JWT"),
+            };
+            TokenFailure::Denied(AuthError::InvalidToken(description), Some(reason))
         })?;
         let header: JoseHeader<'_> = serde_json::from_slice(&jws.header)
             .map_err(|_| TokenFailure::invalid("the access token's header is malformed"))?;
         let alg = Algorithm::from_str(&header.alg)
             .ok()
             .filter(|a| self.0.algorithms.contains(a))
-            .ok_or(TokenFailure::invalid(
-                "the access token is signed with an algorithm this API does not accept",
-            ))?;
+            .ok_or_else(|| {
+                TokenFailure::explained(
+                    "the access token is signed with an algorithm this API does not accept",
+                    format!("alg {:?}, accepted: {:?}", header.alg, self.0.algorithms),
+                )
+            })?;
         if header.crit {
             return Err(TokenFailure::invalid(
                 "the access token has critical header parameters this API does not support",
             ));
         }
         if !self.typ_accepted(header.typ.as_deref()) {
-            return Err(TokenFailure::invalid("the access token has an unexpected type"));
+            return Err(TokenFailure::explained(
+                "the access token has an unexpected type",
+                format!("typ {:?}", header.typ),
+            ));
         }
         let kid = header
             .kid
             .ok_or(TokenFailure::invalid("the access token has no key id"))?;
         let claims = TokenClaims::from_payload(&jws.payload).map_err(TokenFailure::invalid)?;
+        observe::token_identified(&claims.iss, &kid);
         let issuer = self.trusted_issuer(&claims.iss, granted)?;
         let key = match fetched.or_else(|| self.0.keys.cached(issuer, &kid)) {
             Some(key) => key,
@@ -683,13 +795,21 @@ impl Auth0 {
                 });
             }
         };
-        let verifier = key.for_alg(alg).ok_or(TokenFailure::invalid(
-            "the access token's signing key cannot be used with its algorithm",
-        ))?;
+        let verifier = key.for_alg(alg).ok_or_else(|| {
+            TokenFailure::explained(
+                "the access token's signing key cannot be used with its algorithm",
+                format!("key {kid:?} of {issuer} cannot verify {alg:?}"),
+            )
+        })?;
         verifier
             .verify_sig(jws.signing_input.as_bytes(), &jws.signature)
-            .map_err(|_| TokenFailure::invalid("the access token's signature is invalid"))?;
-        self.check_claims(&claims, now).map_err(TokenFailure::Denied)?;
+            .map_err(|_| {
+                TokenFailure::explained(
+                    "the access token's signature is invalid",
+                    format!("the signature does not verify with key {kid:?} of {issuer}"),
+                )
+            })?;
+        self.check_claims(&claims, now)?;
         let claims = Arc::new(claims);
         if let Some(key) = cache_key {
             cache.insert(key, generation, &kid, Arc::clone(&claims));
@@ -706,36 +826,62 @@ impl Auth0 {
         match granted {
             Some(granted) if granted == iss => Ok(granted),
             None if self.0.resolver.is_some() => Err(TokenFailure::NeedsIssuer(iss.to_owned())),
-            _ => Err(TokenFailure::invalid(
+            _ => Err(TokenFailure::explained(
                 "the access token was issued by an issuer this API does not trust",
+                format!("iss {iss:?}, trusted: {:?}", self.0.issuers),
             )),
         }
     }
 
-    fn check_claims(&self, claims: &TokenClaims, now: i64) -> Result<(), AuthError> {
+    fn check_claims(&self, claims: &TokenClaims, now: i64) -> Result<(), TokenFailure> {
         let leeway = self.0.leeway;
         if now >= claims.exp.saturating_add(leeway) {
-            return Err(AuthError::InvalidToken("the access token has expired"));
+            return Err(TokenFailure::explained(
+                "the access token has expired",
+                format!(
+                    "exp is {} s in the past (leeway {leeway} s); if tokens expire at once, check the clocks",
+                    now.saturating_sub(claims.exp)
+                ),
+            ));
         }
-        if claims.nbf.is_some_and(|nbf| now.saturating_add(leeway) < nbf) {
-            return Err(AuthError::InvalidToken("the access token is not valid yet"));
+        if let Some(nbf) = claims.nbf.filter(|nbf| now.saturating_add(leeway) < *nbf) {
+            return Err(TokenFailure::explained(
+                "the access token is not valid yet",
+                format!(
+                    "nbf is {} s in the future (leeway {leeway} s): this server's clock is behind the issuer's",
+                    nbf.saturating_sub(now)
+                ),
+            ));
         }
         if !self.0.audiences.iter().any(|a| claims.aud.contains(a)) {
-            return Err(AuthError::InvalidToken(
+            let id_token = claims.extra.contains_key("nonce")
+                || claims.extra.contains_key("at_hash")
+                || claims.azp.as_ref().is_some_and(|azp| claims.aud.contains(azp));
+            let hint = if id_token {
+                "; looks like an ID token: send the access token"
+            } else {
+                ""
+            };
+            return Err(TokenFailure::explained(
                 "the access token is not intended for this API",
+                format!(
+                    "aud {:?}, this API accepts {:?}{hint}",
+                    claims.aud, self.0.audiences
+                ),
             ));
         }
         let organizations = &self.0.organizations;
         if self.0.organization_required || !organizations.is_empty() {
             match claims.org_id.as_deref() {
                 None => {
-                    return Err(AuthError::InvalidToken(
+                    return Err(TokenFailure::invalid(
                         "the access token is not issued for an organization",
                     ));
                 }
                 Some(org) if !organizations.is_empty() && !organizations.iter().any(|o| o == org) => {
-                    return Err(AuthError::InvalidToken(
+                    return Err(TokenFailure::explained(
                         "the access token is issued for an organization this API does not accept",
+                        format!("org_id {org:?}, accepted: {organizations:?}"),
                     ));
                 }
                 Some(_) => {}
@@ -759,7 +905,8 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 }
 
 enum TokenFailure {
-    Denied(AuthError),
+    /// The refusal, and for the log, what exactly failed.
+    Denied(AuthError, Option<String>),
     NeedsKey {
         issuer: String,
         kid: String,
@@ -770,7 +917,11 @@ enum TokenFailure {
 
 impl TokenFailure {
     fn invalid(description: &'static str) -> Self {
-        Self::Denied(AuthError::InvalidToken(description))
+        Self::Denied(AuthError::InvalidToken(description), None)
+    }
+
+    fn explained(description: &'static str, reason: String) -> Self {
+        Self::Denied(AuthError::InvalidToken(description), Some(reason))
     }
 }
 

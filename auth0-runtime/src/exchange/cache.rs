@@ -96,7 +96,11 @@ impl ExchangeCache {
         let mut force = force_refresh;
         loop {
             match self.role(key, force, now()) {
-                Role::Hit(issued) => return Ok(issued),
+                Role::Hit(issued) => {
+                    #[cfg(feature = "metrics")]
+                    crate::metrics::exchange_cache(true);
+                    return Ok(issued);
+                }
                 Role::Wait(mut receiver) => {
                     match receiver.wait_for(Option::is_some).await {
                         Ok(outcome) => {
@@ -109,6 +113,8 @@ impl ExchangeCache {
                     }
                 }
                 Role::Lead(mut flight) => {
+                    #[cfg(feature = "metrics")]
+                    crate::metrics::exchange_cache(false);
                     let outcome = fetch().await.map(Arc::new);
                     self.finish(&mut flight, &outcome, now());
                     return outcome;
