@@ -51,12 +51,15 @@ pub use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+mod claims;
 mod dpop;
 mod server;
 mod signer;
 mod token;
 mod token_endpoint;
 
+pub(crate) use claims::test_claims;
+pub use claims::{ClaimsBuilder, claims};
 pub use dpop::{DpopKey, ProofBuilder};
 use signer::{KeyKind, Signer};
 pub use token::TokenBuilder;
