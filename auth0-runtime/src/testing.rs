@@ -53,6 +53,7 @@ use tokio::sync::oneshot;
 
 mod claims;
 mod dpop;
+mod request;
 mod server;
 mod signer;
 mod token;
@@ -61,6 +62,7 @@ mod token_endpoint;
 pub(crate) use claims::test_claims;
 pub use claims::{ClaimsBuilder, claims};
 pub use dpop::{DpopKey, ProofBuilder};
+pub use request::TestRequestExt;
 use signer::{KeyKind, Signer};
 pub use token::TokenBuilder;
 pub use token_endpoint::{TestClient, TokenReply, TokenRequest};
