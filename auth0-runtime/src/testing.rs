@@ -12,6 +12,15 @@
 //! It also lets a test do what a tenant does only on bad days: rotate keys, publish broken keys, go
 //! down, answer slowly or with garbage ([`Fault`]), and count the fetches it served.
 //!
+//! Lighter ways for tests about a handler rather than about keys:
+//! - [`TestIssuer::offline`] signs the same tokens with no server at all, and
+//!   [`TestIssuer::validator`] verifies them (every check, real signatures) without fetching.
+//! - [`claims`] and [`TestRequestExt::authenticated`] run a protected handler with test claims and
+//!   no token: no issuer, no signature, no validator, while the route's scopes and permissions are
+//!   still checked by the real guard.
+//! - [`TestRequestExt`] turns a `TestRequest` into an authenticated one in one call:
+//!   `.bearer(&token)`, `.dpop(&key, &token)`, `.authenticated(claims)`.
+//!
 //! ```
 //! use auth0_runtime::testing::TestIssuer;
 //!

@@ -2,6 +2,8 @@
 //! claims through the real guard and middleware, the offline validator, and the request
 //! one-liners.
 
+#![allow(clippy::expect_used)]
+
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::{App, HttpMessage, HttpResponse, Responder, get, post, test, web};
 use auth0_runtime::testing::*;
