@@ -1176,6 +1176,34 @@ mod tests {
         (issuer.discovery_fetches(), issuer.jwks_fetches())
     }
 
+    /// The testing kit's static key set: served by the hot path and the slow path, never fetched,
+    /// never refetched for an unknown `kid`.
+    #[tokio::test]
+    async fn a_static_key_set_is_served_without_fetching() {
+        let issuer = TestIssuer::start();
+        let store = store(&issuer);
+        let iss = issuer.issuer();
+        let before = store.generation();
+        assert_eq!(store.preload(&iss, &issuer.jwks()), Ok(1));
+        assert!(store.generation() > before);
+        assert!(store.cached(&iss, "key-1").is_some());
+        assert!(store.fetch(&iss, "key-1").await.is_ok());
+        assert_eq!(store.fetch(&iss, "other").await.err(), Some(KeyError::UnknownKid));
+        assert_eq!(store.fetch(&iss, "other").await.err(), Some(KeyError::UnknownKid));
+        assert_eq!(counts(&issuer), (0, 0));
+        assert_eq!(
+            store.preload(
+                &iss,
+                &json!({"keys": [{"kty": "oct", "kid": "k", "k": "c2VjcmV0"}]})
+            ),
+            Err("has no key usable with the allowed algorithms")
+        );
+        assert_eq!(
+            store.preload(&iss, &json!({})),
+            Err("is not a JWK set (no `keys` array)")
+        );
+    }
+
     /// Waits (up to 5 s) for background work to show.
     async fn eventually(what: &str, done: impl Fn() -> bool) {
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
