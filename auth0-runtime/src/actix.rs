@@ -238,6 +238,13 @@ fn verify_then<T>(
     let ready_with = |r| Verifying {
         state: VerifyingState::Ready(Some(r)),
     };
+    // Test claims (`TestRequestExt::authenticated`) stand for the verification, validator or not.
+    // Without the `testing` feature neither this check nor the marker type exists; with it, only
+    // the testing kit can build the marker, and only on a test request (see `testing/claims.rs`).
+    #[cfg(feature = "testing")]
+    if let Some(v) = crate::testing::test_claims(req) {
+        return ready_with(finish(req, v));
+    }
     let Some(auth0) = validator(req) else {
         return ready_with(Err(not_configured()));
     };
@@ -273,7 +280,16 @@ fn refuse(req: &HttpRequest, v: &Verified, error: AuthError) -> actix_web::Error
         );
     }
     let denied = Denied::new(error, v.scheme == crate::Scheme::DPoP);
-    validator(req).map_or_else(not_configured, |auth0| auth0.respond(denied))
+    match validator(req) {
+        Some(auth0) => auth0.respond(denied),
+        // Test claims need no validator: default challenges, as `AuthError`'s `ResponseError`.
+        #[cfg(feature = "testing")]
+        None if crate::testing::test_claims(req).is_some() => {
+            let response = render(&denied.error, Challenges::Both, denied.dpop, "ES256");
+            actix_web::error::InternalError::from_response(denied.error, response).into()
+        }
+        None => not_configured(),
+    }
 }
 
 fn claims_from<T: DeserializeOwned + 'static>(
@@ -553,6 +569,8 @@ where
         let service = Rc::clone(&self.service);
         let options = self.options.clone();
         let anonymous = options.optional && !req.headers().contains_key(header::AUTHORIZATION);
+        #[cfg(feature = "testing")]
+        let anonymous = anonymous && crate::testing::test_claims(req.request()).is_none();
         let verifying = (!anonymous).then(|| verify_then(req.request(), |_, v| Ok(v)));
         Box::pin(async move {
             if let Some(verifying) = verifying {

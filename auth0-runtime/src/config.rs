@@ -156,6 +156,10 @@ pub struct Auth0Config {
     pub(crate) exchange_domain: Option<String>,
     pub(crate) client_assertion_key: Option<ClientAssertionKey>,
     pub(crate) exchange_cache_entries: usize,
+    /// (issuer, JWK set) served for that issuer without any fetch: the testing kit's offline
+    /// validator (`TestIssuer::validator`). Nothing else sets it.
+    #[cfg(feature = "testing")]
+    pub(crate) static_keys: Option<Arc<(String, serde_json::Value)>>,
 }
 
 impl fmt::Debug for Auth0Config {
@@ -220,6 +224,8 @@ impl Auth0Config {
             exchange_domain: None,
             client_assertion_key: None,
             exchange_cache_entries: 1000,
+            #[cfg(feature = "testing")]
+            static_keys: None,
         }
     }
 

@@ -52,6 +52,9 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 const MAX_KEYS_PER_SET: usize = 64;
 /// Longest `kid` kept.
 const MAX_KID_LEN: usize = 256;
+/// Prefix of the key-set "URI" of a static key set ([`KeyStore::preload`]).
+#[cfg(feature = "testing")]
+const STATIC_KEY_SET: &str = "static:";
 
 /// base64url, padding tolerated (RFC 7518 says none, some servers add it anyway).
 const BASE64URL: GeneralPurpose = GeneralPurpose::new(
@@ -444,6 +447,13 @@ impl KeyStore {
     ) -> Result<Arc<VerifyingKey>, KeyError> {
         let now = Instant::now();
         let jwks_uri = self.jwks_uri(issuer, now, state).await?;
+        #[cfg(feature = "testing")]
+        if jwks_uri.starts_with(STATIC_KEY_SET) {
+            // A static set never changes: an unknown `kid` is unknown, with no refetch.
+            let snapshot = self.snapshot.load();
+            let set = snapshot.key_sets.get(&*jwks_uri).ok_or(KeyError::Unavailable)?;
+            return set.keys.get(kid).cloned().ok_or(KeyError::UnknownKid);
+        }
 
         let (existing, fresh) = {
             let snapshot = self.snapshot.load();
@@ -753,6 +763,41 @@ impl KeyStore {
             refresh_claimed: AtomicU64::new(0),
         });
         self.update(|snapshot| self.insert_key_set(snapshot, url, extended));
+    }
+
+    /// Serves `jwks` as the key set of `issuer` for the life of the store, never fetching anything
+    /// for it (the testing kit's offline validator, `TestIssuer::validator`). Returns how many keys
+    /// are usable, or why none is.
+    #[cfg(feature = "testing")]
+    pub(crate) fn preload(&self, issuer: &str, jwks: &Value) -> Result<usize, &'static str> {
+        let keys = self.parse_key_set(jwks).map_err(|error| match error {
+            FetchError::NotAKeySet => "is not a JWK set (no `keys` array)",
+            _ => "has no key usable with the allowed algorithms",
+        })?;
+        let usable = keys.len();
+        // Not an https URL, so no discovery document can ever name it.
+        let url: Arc<str> = Arc::from(format!("{STATIC_KEY_SET}{issuer}"));
+        let now = Instant::now();
+        let never = now + MAX_LIFETIME;
+        let issuer_entry = Arc::new(IssuerEntry {
+            jwks_uri: Arc::clone(&url),
+            refresh_at: never,
+            stale_until: never,
+            last_used: AtomicU64::new(self.tick(now)),
+        });
+        let set = Arc::new(KeySetEntry {
+            keys: Arc::new(keys),
+            refresh_at: never,
+            stale_until: never,
+            last_used: AtomicU64::new(self.tick(now)),
+            refresh_claimed: AtomicU64::new(0),
+        });
+        self.update(|snapshot| {
+            self.insert_issuer(snapshot, issuer, issuer_entry);
+            self.insert_key_set(snapshot, &url, set);
+        });
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(usable)
     }
 
     /// Forget a key set that is past its stale limit (tokens verified with it must be re-verified).
@@ -1129,6 +1174,34 @@ mod tests {
 
     fn counts(issuer: &TestIssuer) -> (usize, usize) {
         (issuer.discovery_fetches(), issuer.jwks_fetches())
+    }
+
+    /// The testing kit's static key set: served by the hot path and the slow path, never fetched,
+    /// never refetched for an unknown `kid`.
+    #[tokio::test]
+    async fn a_static_key_set_is_served_without_fetching() {
+        let issuer = TestIssuer::start();
+        let store = store(&issuer);
+        let iss = issuer.issuer();
+        let before = store.generation();
+        assert_eq!(store.preload(&iss, &issuer.jwks()), Ok(1));
+        assert!(store.generation() > before);
+        assert!(store.cached(&iss, "key-1").is_some());
+        assert!(store.fetch(&iss, "key-1").await.is_ok());
+        assert_eq!(store.fetch(&iss, "other").await.err(), Some(KeyError::UnknownKid));
+        assert_eq!(store.fetch(&iss, "other").await.err(), Some(KeyError::UnknownKid));
+        assert_eq!(counts(&issuer), (0, 0));
+        assert_eq!(
+            store.preload(
+                &iss,
+                &json!({"keys": [{"kty": "oct", "kid": "k", "k": "c2VjcmV0"}]})
+            ),
+            Err("has no key usable with the allowed algorithms")
+        );
+        assert_eq!(
+            store.preload(&iss, &json!({})),
+            Err("is not a JWK set (no `keys` array)")
+        );
     }
 
     /// Waits (up to 5 s) for background work to show.

@@ -31,7 +31,8 @@
 //!
 //! # Features
 //! - `macros` (default): the [`require_auth`] attribute.
-//! - `testing`: [`testing`], a real issuer on loopback and a token builder, for your tests.
+//! - `testing`: [`testing`], a real issuer on loopback (or offline), a token builder, test claims
+//!   and request one-liners, for your tests.
 
 #![warn(missing_docs)]
 

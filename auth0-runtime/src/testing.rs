@@ -12,6 +12,15 @@
 //! It also lets a test do what a tenant does only on bad days: rotate keys, publish broken keys, go
 //! down, answer slowly or with garbage ([`Fault`]), and count the fetches it served.
 //!
+//! Lighter ways for tests about a handler rather than about keys:
+//! - [`TestIssuer::offline`] signs the same tokens with no server at all, and
+//!   [`TestIssuer::validator`] verifies them (every check, real signatures) without fetching.
+//! - [`claims`] and [`TestRequestExt::authenticated`] run a protected handler with test claims and
+//!   no token: no issuer, no signature, no validator, while the route's scopes and permissions are
+//!   still checked by the real guard.
+//! - [`TestRequestExt`] turns a `TestRequest` into an authenticated one in one call:
+//!   `.bearer(&token)`, `.dpop(&key, &token)`, `.authenticated(claims)`.
+//!
 //! ```
 //! use auth0_runtime::testing::TestIssuer;
 //!
@@ -51,13 +60,18 @@ pub use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+mod claims;
 mod dpop;
+mod request;
 mod server;
 mod signer;
 mod token;
 mod token_endpoint;
 
+pub(crate) use claims::test_claims;
+pub use claims::{ClaimsBuilder, claims};
 pub use dpop::{DpopKey, ProofBuilder};
+pub use request::TestRequestExt;
 use signer::{KeyKind, Signer};
 pub use token::TokenBuilder;
 pub use token_endpoint::{TestClient, TokenReply, TokenRequest};
@@ -66,6 +80,8 @@ pub use token_endpoint::{TestClient, TokenReply, TokenRequest};
 const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 /// Path of the key set.
 const JWKS_PATH: &str = "/.well-known/jwks.json";
+/// The `aud` of tokens before any [`TestIssuer::config`] or [`TestIssuer::validator`] call.
+const DEFAULT_AUDIENCE: &str = "https://api.example.com";
 
 /// The testing kit fails like a test assertion: loudly, with what went wrong.
 #[track_caller]
@@ -136,6 +152,9 @@ struct State {
     jwks_fault: Fault,
     max_age: Option<u64>,
     discovery_issuer: Option<String>,
+    /// The default `aud` of tokens: the audience of the last [`TestIssuer::config`] or
+    /// [`TestIssuer::validator`] call, else [`DEFAULT_AUDIENCE`].
+    audience: String,
 }
 
 /// State shared by the handle, the token builders and the server thread.
@@ -371,6 +390,7 @@ impl Shared {
 /// ```
 pub struct TestIssuer {
     shared: Arc<Shared>,
+    domain: String,
     port: u16,
     ca_pem: String,
     shutdown: Option<oneshot::Sender<()>>,
@@ -420,10 +440,66 @@ impl TestIssuer {
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let (ca_pem, tls) = server::tls_identity()?;
+        let domain = format!("localhost:{port}");
+        let shared = Self::shared(&domain)?;
+        let (shutdown, thread) = server::spawn(listener, tls, Arc::clone(&shared))?;
+        Ok(Self {
+            shared,
+            domain,
+            port,
+            ca_pem,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+
+    /// An issuer that serves nothing: no port, no thread, no TLS, no discovery. It signs tokens
+    /// exactly as a started issuer does, and its [`TestIssuer::validator`] (or any validator built
+    /// from its [`TestIssuer::config`]) holds its key set from the start, so verification never
+    /// fetches anything. The quickest issuer for tests that are about a handler rather than about
+    /// key fetching.
+    ///
+    /// Its domain is `offline-N.test-issuer.invalid` (a `.invalid` name never resolves, RFC 6761),
+    /// [`TestIssuer::port`] is 0, [`TestIssuer::ca_pem`] is empty, and it has no token endpoint.
+    /// Fault switches and fetch counters do nothing: use [`TestIssuer::start`] to test those.
+    ///
+    /// # Panics
+    ///
+    /// If its first key cannot be generated (the system's random source fails).
+    ///
+    /// ```
+    /// use auth0_runtime::testing::TestIssuer;
+    ///
+    /// let issuer = TestIssuer::offline();
+    /// assert!(issuer.domain().ends_with(".test-issuer.invalid"));
+    /// let auth0 = issuer.validator("https://api.example.com"); // no fetch, ever
+    /// let token = issuer.token().scope("read:messages").sign(); // aud: https://api.example.com
+    /// # let _ = (auth0, token);
+    /// ```
+    #[track_caller]
+    pub fn offline() -> Self {
+        static OFFLINE: AtomicUsize = AtomicUsize::new(0);
+        let serial = OFFLINE.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        let domain = format!("offline-{serial}.test-issuer.invalid");
+        match Self::shared(&domain) {
+            Ok(shared) => Self {
+                shared,
+                domain,
+                port: 0,
+                ca_pem: String::new(),
+                shutdown: None,
+                thread: None,
+            },
+            Err(error) => kit_failure("starting an offline test issuer", error),
+        }
+    }
+
+    /// The state of a new issuer for `domain`, with its first key.
+    fn shared(domain: &str) -> io::Result<Arc<Shared>> {
         let first = Arc::new(Signer::generate(KeyKind::Rsa)?);
         let kid = "key-1".to_owned();
-        let shared = Arc::new(Shared {
-            issuer: format!("https://localhost:{port}/"),
+        Ok(Arc::new(Shared {
+            issuer: format!("https://{domain}/"),
             state: Mutex::new(State {
                 keys: vec![IssuerKey {
                     kid: kid.clone(),
@@ -439,35 +515,35 @@ impl TestIssuer {
                 jwks_fault: Fault::None,
                 max_age: None,
                 discovery_issuer: None,
+                audience: DEFAULT_AUDIENCE.to_owned(),
             }),
             discovery_fetches: AtomicUsize::new(0),
             jwks_fetches: AtomicUsize::new(0),
             strangers: Mutex::new(HashMap::new()),
             token: Mutex::new(token_endpoint::State::default()),
-        });
-        let (shutdown, thread) = server::spawn(listener, tls, Arc::clone(&shared))?;
-        Ok(Self {
-            shared,
-            port,
-            ca_pem,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
-        })
+        }))
     }
 
-    /// The port the issuer listens on (on `127.0.0.1`).
+    /// Whether this issuer serves nothing ([`TestIssuer::offline`]).
+    fn is_offline(&self) -> bool {
+        self.thread.is_none()
+    }
+
+    /// The port the issuer listens on (on `127.0.0.1`); 0 for an [offline](TestIssuer::offline)
+    /// issuer.
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// The domain to configure, `localhost:PORT` (what `AUTH0_DOMAIN` holds for a tenant).
+    /// The domain to configure, `localhost:PORT` (what `AUTH0_DOMAIN` holds for a tenant), or
+    /// `offline-N.test-issuer.invalid` for an [offline](TestIssuer::offline) issuer.
     ///
     /// ```
     /// let issuer = auth0_runtime::testing::TestIssuer::start();
     /// assert_eq!(issuer.domain(), format!("localhost:{}", issuer.port()));
     /// ```
     pub fn domain(&self) -> String {
-        format!("localhost:{}", self.port)
+        self.domain.clone()
     }
 
     /// The issuer, `https://localhost:PORT/`: the `iss` of its tokens and of its discovery document.
@@ -476,7 +552,8 @@ impl TestIssuer {
     }
 
     /// The CA certificate (PEM) that signed the server's certificate: trust it in the validator's
-    /// HTTP client, or point `SSL_CERT_FILE` at [`TestIssuer::write_ca_file`].
+    /// HTTP client, or point `SSL_CERT_FILE` at [`TestIssuer::write_ca_file`]. Empty for an
+    /// [offline](TestIssuer::offline) issuer.
     ///
     /// ```
     /// let issuer = auth0_runtime::testing::TestIssuer::start();
@@ -504,6 +581,14 @@ impl TestIssuer {
     /// A configuration for an API with `audience` that trusts this issuer: its domain, and its CA
     /// next to the platform's roots. Adjust it like any [`Auth0Config`](crate::Auth0Config).
     ///
+    /// A validator built from it fetches discovery and keys from the issuer over HTTPS, as from a
+    /// tenant (so key rotation, fault switches and fetch counters apply). For an
+    /// [offline](TestIssuer::offline) issuer it holds the issuer's key set instead, as
+    /// [`TestIssuer::validator`] does.
+    ///
+    /// The issuer remembers `audience`: tokens from [`TestIssuer::token`] carry it as `aud` until
+    /// another `config` or `validator` call, so they are accepted without `.audience(..)`.
+    ///
     /// ```
     /// use auth0_runtime::{testing::TestIssuer, Auth0};
     ///
@@ -512,15 +597,69 @@ impl TestIssuer {
     /// # Ok::<(), auth0_runtime::ConfigError>(())
     /// ```
     pub fn config(&self, audience: &str) -> crate::Auth0Config {
-        crate::Auth0Config::new(self.domain(), audience).root_certificates_pem(self.ca_pem.as_bytes())
+        audience.clone_into(&mut self.shared.state().audience);
+        let config = crate::Auth0Config::new(self.domain(), audience);
+        if self.is_offline() {
+            self.holding_keys(config)
+        } else {
+            config.root_certificates_pem(self.ca_pem.as_bytes())
+        }
+    }
+
+    /// A validator for an API with `audience` that already holds this issuer's key set: it
+    /// verifies the issuer's tokens (real signatures, every check) without ever fetching discovery
+    /// or keys, so a test needs no network round trip and, with [`TestIssuer::offline`], no server
+    /// at all. Put it in the app data (`App::new().app_data(issuer.validator(..))`).
+    ///
+    /// It holds the keys published when it is built: after [`TestIssuer::rotate_key`] or
+    /// [`TestIssuer::add_key`], build another. Like [`TestIssuer::config`], it sets the default
+    /// `aud` of the issuer's tokens to `audience`. For other settings, adjust
+    /// [`TestIssuer::config`] of an offline issuer and build it with [`Auth0::new`](crate::Auth0::new).
+    ///
+    /// # Panics
+    ///
+    /// If `audience` is empty (the configuration error says so).
+    ///
+    /// ```
+    /// use auth0_runtime::testing::TestIssuer;
+    ///
+    /// let issuer = TestIssuer::start();
+    /// let auth0 = issuer.validator("https://my-api");
+    /// let token = issuer.token().sign(); // aud: https://my-api, accepted by `auth0`
+    /// assert_eq!(issuer.discovery_fetches() + issuer.jwks_fetches(), 0);
+    /// # let _ = (auth0, token);
+    /// ```
+    #[track_caller]
+    pub fn validator(&self, audience: &str) -> crate::Auth0 {
+        let config = self.config(audience);
+        let config = if config.static_keys.is_some() {
+            config
+        } else {
+            self.holding_keys(config)
+        };
+        match crate::Auth0::new(config) {
+            Ok(auth0) => auth0,
+            Err(error) => kit_failure("building the offline validator", error),
+        }
+    }
+
+    /// `config`, holding the key set published now (no fetch for this issuer, ever).
+    fn holding_keys(&self, mut config: crate::Auth0Config) -> crate::Auth0Config {
+        config.static_keys = Some(Arc::new((self.issuer(), self.jwks())));
+        config
     }
 
     /// An HTTP client that trusts this issuer's CA (and nothing else).
     ///
     /// # Panics
     ///
-    /// If the client cannot be built (the TLS backend refuses the CA).
+    /// If the client cannot be built (the TLS backend refuses the CA), and for an
+    /// [offline](TestIssuer::offline) issuer, which serves nothing.
+    #[track_caller]
     pub fn http_client(&self) -> reqwest::Client {
+        if self.is_offline() {
+            kit_failure("http_client", "an offline issuer serves nothing over HTTP");
+        }
         let built = reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).and_then(|ca| {
             reqwest::Client::builder()
                 .tls_certs_only([ca])
@@ -533,8 +672,9 @@ impl TestIssuer {
         }
     }
 
-    /// A token builder: `iss` = [`TestIssuer::issuer`], `sub` = `user|123`, `aud` =
-    /// `https://api.example.com`, `iat` = now, `exp` = now + 1 hour; header `alg` = `RS256`,
+    /// A token builder: `iss` = [`TestIssuer::issuer`], `sub` = `user|123`, `aud` = the audience
+    /// of the last [`TestIssuer::config`] or [`TestIssuer::validator`] call (before any,
+    /// `https://api.example.com`), `iat` = now, `exp` = now + 1 hour; header `alg` = `RS256`,
     /// `typ` = `JWT`, `kid` = the current key. Every member can be changed or removed.
     ///
     /// ```

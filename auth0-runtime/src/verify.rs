@@ -287,6 +287,15 @@ impl Auth0 {
                 stale_limit: config.stale_limit,
             },
         ));
+        #[cfg(feature = "testing")]
+        if let Some(preloaded) = &config.static_keys {
+            let (issuer, jwks) = &**preloaded;
+            keys.preload(issuer, jwks)
+                .map_err(|problem| ConfigError::Invalid {
+                    var: "static key set",
+                    problem: problem.to_owned(),
+                })?;
+        }
         let proof = ProofSettings {
             algorithms: config.dpop_algorithms,
             iat_leeway: secs(config.dpop_iat_leeway),

@@ -111,9 +111,16 @@ impl DpopKey {
     /// and claims `jti` (16 random bytes, base64url), `htm`, `htu` and `iat` = now. Add `ath` with
     /// [`ProofBuilder::access_token`], which a protected resource always requires.
     ///
+    /// `url` must be absolute (`http://` or `https://` and a host), like the URL the API rebuilds
+    /// from the request; in `actix_web::test` that is `http://localhost:8080` and the path, and
+    /// [`TestRequestExt::dpop`](super::TestRequestExt::dpop) builds it for you. To send any other
+    /// `htu`, set it with [`ProofBuilder::claim`].
+    ///
     /// # Panics
     ///
-    /// If the `jti` cannot be drawn (the system's random source fails).
+    /// If `url` is not absolute (`"/api"` is refused with a message suggesting
+    /// `http://localhost:8080/api`), or the `jti` cannot be drawn (the system's random source
+    /// fails).
     ///
     /// ```
     /// let key = auth0_runtime::testing::DpopKey::generate();
@@ -122,6 +129,21 @@ impl DpopKey {
     /// ```
     #[track_caller]
     pub fn proof(&self, method: &str, url: &str) -> ProofBuilder {
+        if !is_absolute(url) {
+            let like = if url.starts_with('/') {
+                format!("http://localhost:8080{url}")
+            } else {
+                "http://localhost:8080/api".to_owned()
+            };
+            kit_failure(
+                "DpopKey::proof",
+                format!(
+                    "{url:?} is not a URL: a proof needs an absolute URL like {like} (the URL the \
+                     API rebuilds from the request; actix_web::test serves http://localhost:8080), \
+                     or use TestRequestExt::dpop, which builds it"
+                ),
+            );
+        }
         ProofBuilder::new(self.clone(), method, url)
     }
 }
@@ -355,6 +377,16 @@ impl ProofBuilder {
     }
 }
 
+/// `http://` or `https://` (any case) followed by a host.
+fn is_absolute(url: &str) -> bool {
+    let scheme_end = url.find("://").unwrap_or(0);
+    let scheme = &url[..scheme_end];
+    let rest = &url[scheme_end.saturating_add(3).min(url.len())..];
+    (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+        && !rest.is_empty()
+        && !rest.starts_with(['/', '?', '#'])
+}
+
 /// 16 random bytes, base64url (RFC 9449 §11.1 asks for at least 96 bits of randomness).
 #[track_caller]
 fn random_jti() -> String {
@@ -422,6 +454,42 @@ mod tests {
         // Clones are the same key; another key is another thumbprint.
         assert_eq!(key.clone().thumbprint(), key.thumbprint());
         assert_ne!(DpopKey::generate().thumbprint(), key.thumbprint());
+    }
+
+    #[test]
+    fn a_relative_url_is_refused_with_the_absolute_one() {
+        let key = DpopKey::generate();
+        let message = |url: &'static str| {
+            let key = key.clone();
+            let refused = std::panic::catch_unwind(move || key.proof("GET", url));
+            refused.err().and_then(|e| e.downcast::<String>().ok()).unwrap()
+        };
+        let relative = message("/api");
+        assert!(
+            relative.starts_with("auth0_runtime::testing: DpopKey::proof: \"/api\" is not a URL"),
+            "{relative}"
+        );
+        assert!(
+            relative.contains("needs an absolute URL like http://localhost:8080/api "),
+            "{relative}"
+        );
+        for bad in [
+            "",
+            "api/x",
+            "localhost:8080/api",
+            "https://",
+            "http:///x",
+            "ftp://h/x",
+        ] {
+            assert!(message(bad).contains("needs an absolute URL like"), "{bad}");
+        }
+        for good in [
+            "http://localhost:8080/api",
+            "HTTPS://API.example.com",
+            "http://h?x",
+        ] {
+            let _ = key.proof("GET", good);
+        }
     }
 
     #[test]

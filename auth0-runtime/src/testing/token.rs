@@ -80,7 +80,8 @@ impl TokenBuilder {
         let mut claims = Map::new();
         claims.insert("iss".to_owned(), json!(shared.issuer));
         claims.insert("sub".to_owned(), json!("user|123"));
-        claims.insert("aud".to_owned(), json!("https://api.example.com"));
+        let audience = shared.state().audience.clone();
+        claims.insert("aud".to_owned(), json!(audience));
         claims.insert("iat".to_owned(), json!(now));
         claims.insert("exp".to_owned(), json!(now.saturating_add(3600)));
         Self {
@@ -118,7 +119,9 @@ impl TokenBuilder {
         self.claim("sub", subject.into())
     }
 
-    /// Sets `aud` to one audience (a string; by default `https://api.example.com`).
+    /// Sets `aud` to one audience (a string; by default the audience of the issuer's last
+    /// [`config`](super::TestIssuer::config) or [`validator`](super::TestIssuer::validator), else
+    /// `https://api.example.com`).
     #[must_use]
     pub fn audience(self, audience: impl Into<String>) -> Self {
         self.claim("aud", audience.into())
