@@ -280,22 +280,26 @@ impl<T: DeserializeOwned + 'static> FromRequest for Claims<T> {
 
 /// The guard behind `#[require_auth]`: authenticates, checks the route's requirement, and only then
 /// extracts the handler's own parameters `A`, so no body is read for a refused request.
+///
+/// Named for the message a user reads when calling a protected handler directly ("expected
+/// `ExtractedByActix<..>`, found `Claims`"): its one parameter comes from Actix-web, from a
+/// request.
 #[doc(hidden)]
-pub struct Guarded<R, A> {
+pub struct ExtractedByActix<R, A> {
     args: A,
     requirement: PhantomData<fn() -> R>,
 }
 
-impl<R, A> Guarded<R, A> {
+impl<R, A> ExtractedByActix<R, A> {
     /// The handler's own parameters.
     pub fn into_inner(self) -> A {
         self.args
     }
 }
 
-impl<R, A> std::fmt::Debug for Guarded<R, A> {
+impl<R, A> std::fmt::Debug for ExtractedByActix<R, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Guarded")
+        f.write_str("ExtractedByActix")
     }
 }
 
@@ -314,6 +318,20 @@ pub trait Requires {
     const REQUIREMENT: Requirement;
 }
 
+/// The requirement of a bare `#[require_auth]`: a valid access token, nothing more. A fixed type,
+/// so the bare form generates no item next to the handler and works inside an `impl` block.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct Authenticated;
+
+impl Requires for Authenticated {
+    const REQUIREMENT: Requirement = Requirement {
+        all_scopes: &[],
+        any_scopes: &[],
+        permissions: &[],
+    };
+}
+
 fn check_requirement<R: Requires>(req: &HttpRequest, v: Verified) -> Result<(), actix_web::Error> {
     let r = R::REQUIREMENT;
     authorize(&v.claims, r.all_scopes, r.any_scopes, r.permissions).map_err(|error| refuse(req, &v, error))
@@ -330,7 +348,7 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<R: Requires, A: FromRequest + 'static> FromRequest for Guarded<R, A> {
+impl<R: Requires, A: FromRequest + 'static> FromRequest for ExtractedByActix<R, A> {
     type Error = actix_web::Error;
     type Future = GuardedFuture<R, A>;
 
@@ -358,7 +376,7 @@ impl<R: Requires, A: FromRequest + 'static> FromRequest for Guarded<R, A> {
 }
 
 impl<R, A: FromRequest> Future for GuardedFuture<R, A> {
-    type Output = Result<Guarded<R, A>, actix_web::Error>;
+    type Output = Result<ExtractedByActix<R, A>, actix_web::Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
@@ -383,7 +401,7 @@ impl<R, A: FromRequest> Future for GuardedFuture<R, A> {
                 GuardProj::Extracting { args } => {
                     let args = std::task::ready!(args.poll(cx)).map_err(Into::into)?;
                     self.set(GuardedFuture::Done);
-                    return Poll::Ready(Ok(Guarded {
+                    return Poll::Ready(Ok(ExtractedByActix {
                         args,
                         requirement: PhantomData,
                     }));
