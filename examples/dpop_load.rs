@@ -10,8 +10,10 @@
 //! resident memory as the baseline, then sends `REQUESTS` (default 120 000) DPoP requests, each with
 //! a fresh proof, from `CONCURRENCY` (default 32) connections, and reports the server's peak
 //! resident memory (`VmHWM`) against the baseline plus the replay store's whole table (capacity ×
-//! bytes a record). Then the same number of Bearer requests, for the rate ratio. Everything stays on
-//! 127.0.0.1 and the run stops by itself.
+//! bytes a record). The requests come from `CLIENTS` (default 16) keys, each with a token of its own
+//! subject: one key or subject may hold only 1/8 of the store. Then the same number of Bearer
+//! requests, for the rate ratio (the client signs every proof on the same cores, so that ratio is
+//! an upper bound of DPoP's cost). Everything stays on 127.0.0.1 and the run stops by itself.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -39,8 +41,9 @@ fn main() -> std::io::Result<()> {
     }
 }
 
-/// The server: prints `BASE=` and the two tokens, then serves until killed.
-fn serve(jkt: &str) -> std::io::Result<()> {
+/// The server: prints `BASE=` and the tokens (one per key thumbprint in `jkts`, comma-separated),
+/// then serves until killed.
+fn serve(jkts: &str) -> std::io::Result<()> {
     let issuer = TestIssuer::try_start()?;
     let mut config = issuer.config(AUDIENCE);
     if let Ok(capacity) = std::env::var("AUTH0_REPLAY_STORE_CAPACITY") {
@@ -49,13 +52,16 @@ fn serve(jkt: &str) -> std::io::Result<()> {
     auth0_runtime::init(config).map_err(std::io::Error::other)?;
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     println!("BASE=http://{}", listener.local_addr()?);
-    let bound = issuer
-        .token()
-        .audience(AUDIENCE)
-        .bind_to_jkt(jkt)
-        .expires_in(3600)
-        .sign();
-    println!("DPOP_TOKEN={bound}");
+    for (n, jkt) in jkts.split(',').enumerate() {
+        let bound = issuer
+            .token()
+            .audience(AUDIENCE)
+            .subject(format!("load|{n}"))
+            .bind_to_jkt(jkt)
+            .expires_in(3600)
+            .sign();
+        println!("DPOP_TOKEN={bound}");
+    }
     println!(
         "BEARER_TOKEN={}",
         issuer.token().audience(AUDIENCE).expires_in(3600).sign()
@@ -104,9 +110,12 @@ fn drive() -> std::io::Result<()> {
     let requests = env_usize("REQUESTS", 120_000);
     let concurrency = env_usize("CONCURRENCY", 32);
     let warmup = env_usize("WARMUP", 2_000);
-    let key = DpopKey::generate();
+    let keys: Vec<DpopKey> = (0..env_usize("CLIENTS", 16).max(1))
+        .map(|_| DpopKey::generate())
+        .collect();
+    let jkts: Vec<String> = keys.iter().map(DpopKey::thumbprint).collect();
     let mut child = Command::new(std::env::current_exe()?)
-        .args(["--serve", &key.thumbprint()])
+        .args(["--serve", &jkts.join(",")])
         .stdout(Stdio::piped())
         .spawn()?;
     let stdout = child
@@ -114,13 +123,13 @@ fn drive() -> std::io::Result<()> {
         .take()
         .ok_or_else(|| std::io::Error::other("no stdout"))?;
     let server = Server(child);
-    let (mut base, mut dpop_token, mut bearer_token) = (String::new(), String::new(), String::new());
+    let (mut base, mut dpop_tokens, mut bearer_token) = (String::new(), Vec::new(), String::new());
     for line in BufReader::new(stdout).lines() {
         let line = line?;
         if let Some(v) = line.strip_prefix("BASE=") {
             base = v.to_owned();
         } else if let Some(v) = line.strip_prefix("DPOP_TOKEN=") {
-            dpop_token = v.to_owned();
+            dpop_tokens.push(v.to_owned());
         } else if let Some(v) = line.strip_prefix("BEARER_TOKEN=") {
             bearer_token = v.to_owned();
             break;
@@ -135,8 +144,7 @@ fn drive() -> std::io::Result<()> {
     let load = Load {
         http: reqwest::Client::new(),
         url,
-        key,
-        dpop_token,
+        clients: keys.into_iter().zip(dpop_tokens).collect(),
         bearer_token,
     };
     let load = Arc::new(load);
@@ -186,7 +194,10 @@ fn drive() -> std::io::Result<()> {
         peak as f64 / bound as f64,
         if peak <= bound { "PASS" } else { "FAIL" }
     );
-    if dpop.refused + bearer.refused > 0 || peak > bound {
+    let failed = dpop.refused + bearer.refused > 0 || peak > bound;
+    // Stop the server before exiting: `exit` runs no destructor.
+    drop(server);
+    if failed {
         std::process::exit(1);
     }
     Ok(())
@@ -201,8 +212,8 @@ enum Mode {
 struct Load {
     http: reqwest::Client,
     url: String,
-    key: DpopKey,
-    dpop_token: String,
+    /// Keys, each with the token bound to it.
+    clients: Vec<(DpopKey, String)>,
     bearer_token: String,
 }
 
@@ -225,17 +236,18 @@ impl Load {
             .map(|_| {
                 let (load, next, refused) = (Arc::clone(&self), Arc::clone(&next), Arc::clone(&refused));
                 tokio::spawn(async move {
-                    while next.fetch_add(1, Ordering::Relaxed) < requests {
+                    loop {
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        if n >= requests {
+                            break;
+                        }
                         let request = match mode {
                             Mode::Dpop => {
-                                let proof = load
-                                    .key
-                                    .proof("GET", &load.url)
-                                    .access_token(&load.dpop_token)
-                                    .sign();
+                                let (key, token) = &load.clients[n % load.clients.len()];
+                                let proof = key.proof("GET", &load.url).access_token(token).sign();
                                 load.http
                                     .get(&load.url)
-                                    .header("authorization", format!("DPoP {}", load.dpop_token))
+                                    .header("authorization", format!("DPoP {token}"))
                                     .header("dpop", proof)
                             }
                             Mode::Bearer => load.http.get(&load.url).bearer_auth(&load.bearer_token),

@@ -5,6 +5,7 @@
 //! reported together instead of stopping at the first one.
 
 use proc_macro2::TokenStream;
+use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{Expr, Ident, LitStr, Token, token};
@@ -14,7 +15,7 @@ pub(crate) struct RawArgs {
     pub(crate) args: Vec<RawArg>,
 }
 
-/// One `key = value` pair.
+/// One `key = value` pair. The key may be a keyword (`crate = "auth0"`).
 pub(crate) struct RawArg {
     pub(crate) key: Ident,
     pub(crate) value: RawValue,
@@ -42,7 +43,10 @@ pub(crate) fn parse(args: TokenStream) -> syn::Result<RawArgs> {
 fn parse_args(input: ParseStream<'_>) -> syn::Result<RawArgs> {
     let mut args = Vec::new();
     while !input.is_empty() {
-        let key: Ident = input.parse()?;
+        if input.peek(LitStr) || input.peek(token::Bracket) {
+            return Err(unnamed_value(input));
+        }
+        let key = input.call(Ident::parse_any)?;
         if !input.peek(Token![=]) {
             return Err(syn::Error::new(
                 key.span(),
@@ -58,6 +62,27 @@ fn parse_args(input: ParseStream<'_>) -> syn::Result<RawArgs> {
         input.parse::<Token![,]>()?;
     }
     Ok(RawArgs { args })
+}
+
+/// `#[require_auth("read:messages")]`: a value without its argument name.
+fn unnamed_value(input: ParseStream<'_>) -> syn::Error {
+    let (span, suggestion) = if input.peek(LitStr) {
+        match input.parse::<LitStr>() {
+            Ok(lit) => (lit.span(), format!("scopes = {}", lit.token())),
+            Err(error) => return error,
+        }
+    } else {
+        match input.parse::<proc_macro2::Group>() {
+            Ok(group) => (group.span(), "scopes = [...]".to_owned()),
+            Err(error) => return error,
+        }
+    };
+    syn::Error::new(
+        span,
+        format!(
+            "missing argument name, expected `{suggestion}` (or `any_scopes = ...`, `permissions = ...`)"
+        ),
+    )
 }
 
 fn parse_value(input: ParseStream<'_>, eq: Token![=]) -> syn::Result<RawValue> {
@@ -115,6 +140,26 @@ mod tests {
     fn unknown_keys_still_parse() {
         let args = parse(quote!(scope = "a")).unwrap();
         assert_eq!(args.args[0].key, "scope");
+    }
+
+    #[test]
+    fn keyword_keys_parse() {
+        let args = parse(quote!(crate = "auth0", type = "x")).unwrap();
+        assert_eq!(args.args[0].key, "crate");
+        assert_eq!(args.args[1].key, "type");
+    }
+
+    #[test]
+    fn value_without_a_name() {
+        assert_eq!(
+            err(quote!("read:messages")),
+            "missing argument name, expected `scopes = \"read:messages\"` (or `any_scopes = ...`, \
+             `permissions = ...`)"
+        );
+        assert_eq!(
+            err(quote!(permissions = ["a"], ["b"])),
+            "missing argument name, expected `scopes = [...]` (or `any_scopes = ...`, `permissions = ...`)"
+        );
     }
 
     #[test]

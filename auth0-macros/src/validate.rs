@@ -7,7 +7,10 @@ use crate::args::{RawArg, RawArgs, RawValue};
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use std::collections::BTreeSet;
-use syn::{Attribute, Expr, FnArg, GenericArgument, Item, ItemFn, Lit, LitStr, PathArguments, Type};
+use syn::{
+    Attribute, Expr, FnArg, GenericArgument, Item, ItemFn, Lit, LitStr, Path, PathArguments, ReturnType,
+    Type, TypeParamBound,
+};
 
 /// The checked requirement of one handler, ready to be expanded.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -18,6 +21,20 @@ pub(crate) struct Requirement {
     pub(crate) any_scopes: Vec<String>,
     /// Every one of these entries of the `permissions` claim is required.
     pub(crate) permissions: Vec<String>,
+}
+
+impl Requirement {
+    /// A bare `#[require_auth]`: a valid token, nothing more.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.all_scopes.is_empty() && self.any_scopes.is_empty() && self.permissions.is_empty()
+    }
+}
+
+/// The checked arguments of one `#[require_auth(...)]`.
+pub(crate) struct Checked {
+    pub(crate) requirement: Requirement,
+    /// `crate = "auth0"`: the path of a renamed `auth0-runtime` dependency.
+    pub(crate) krate: Option<Path>,
 }
 
 /// Accumulates errors with [`syn::Error::combine`].
@@ -49,13 +66,17 @@ impl Errors {
 }
 
 /// The argument names, in the order they are listed in messages.
-const KEYS: &str = "`scopes`, `any_scopes`, `permissions`";
+const KEYS: &str = "`scopes`, `any_scopes`, `permissions`, `crate`";
+
+/// Actix-web implements `FromRequest` for tuples of at most this many extractors.
+const MAX_EXTRACTORS: usize = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Key {
     Scopes,
     AnyScopes,
     Permissions,
+    Crate,
 }
 
 impl Key {
@@ -66,6 +87,8 @@ impl Key {
             Some(Key::AnyScopes)
         } else if ident == "permissions" {
             Some(Key::Permissions)
+        } else if ident == "crate" {
+            Some(Key::Crate)
         } else {
             None
         }
@@ -74,15 +97,16 @@ impl Key {
     /// What one entry of this argument is called in messages.
     fn noun(self) -> &'static str {
         match self {
-            Key::Scopes | Key::AnyScopes => "scope",
+            Key::Scopes | Key::AnyScopes | Key::Crate => "scope",
             Key::Permissions => "permission",
         }
     }
 }
 
-/// Checks the arguments and turns them into a [`Requirement`].
-pub(crate) fn requirement(raw: RawArgs, errors: &mut Errors) -> Requirement {
+/// Checks the arguments and turns them into a [`Requirement`] and the runtime's path.
+pub(crate) fn arguments(raw: RawArgs, errors: &mut Errors) -> Checked {
     let mut requirement = Requirement::default();
+    let mut krate = None;
     let mut seen: Vec<(Key, &syn::Ident)> = Vec::new();
 
     for RawArg { key, value } in &raw.args {
@@ -100,7 +124,7 @@ pub(crate) fn requirement(raw: RawArgs, errors: &mut Errors) -> Requirement {
         let conflict = match which {
             Key::Scopes => Some(Key::AnyScopes),
             Key::AnyScopes => Some(Key::Scopes),
-            Key::Permissions => None,
+            Key::Permissions | Key::Crate => None,
         };
         if let Some((_, first)) = seen.iter().find(|(k, _)| Some(*k) == conflict) {
             errors.spanned(
@@ -113,14 +137,42 @@ pub(crate) fn requirement(raw: RawArgs, errors: &mut Errors) -> Requirement {
         }
         seen.push((which, key));
 
+        if which == Key::Crate {
+            krate = crate_path(value, errors);
+            continue;
+        }
         let entries = entries(which, key, value, errors);
         match which {
             Key::Scopes => requirement.all_scopes = entries,
             Key::AnyScopes => requirement.any_scopes = entries,
             Key::Permissions => requirement.permissions = entries,
+            Key::Crate => {}
         }
     }
-    requirement
+    Checked { requirement, krate }
+}
+
+/// `crate = "auth0"`, as tokio and serde spell it: a path, given as a string.
+fn crate_path(value: &RawValue, errors: &mut Errors) -> Option<Path> {
+    let expected =
+        "expected the path of the `auth0-runtime` dependency as a string, like `crate = \"auth0\"`";
+    match value {
+        RawValue::Str(lit) => match lit.parse_with(Path::parse_mod_style) {
+            Ok(path) => Some(path),
+            Err(_) => {
+                errors.spanned(lit, format!("`{}` is not a path, {expected}", lit.value()));
+                None
+            }
+        },
+        RawValue::List { bracket, .. } => {
+            errors.error(bracket.span.join(), expected);
+            None
+        }
+        RawValue::Other(expr) => {
+            errors.spanned(expr, expected);
+            None
+        }
+    }
 }
 
 /// Checks one argument's value and returns its entries.
@@ -142,6 +194,21 @@ fn entries(key: Key, name: &syn::Ident, value: &RawValue, errors: &mut Errors) -
     match value {
         RawValue::Str(lit) => {
             let text = lit.value();
+            if text.contains(',') {
+                let parts = comma_separated(&text);
+                let quoted: Vec<String> = parts.iter().map(|part| format!("{part:?}")).collect();
+                errors.spanned(
+                    lit,
+                    format!(
+                        "comma in `{name} = {}`: {noun}s are space-delimited, or give a list, expected \
+                         `{name} = \"{}\"` or `{name} = [{}]`",
+                        lit.token(),
+                        parts.join(" "),
+                        quoted.join(", ")
+                    ),
+                );
+                return entries;
+            }
             let mut any = false;
             for entry in text.split(' ').filter(|entry| !entry.is_empty()) {
                 any = true;
@@ -171,10 +238,14 @@ fn entries(key: Key, name: &syn::Ident, value: &RawValue, errors: &mut Errors) -
             }
             for elem in elems {
                 let Some(lit) = string_literal(elem) else {
-                    errors.spanned(
-                        elem,
-                        format!("expected a string literal, found `{}`", elem.to_token_stream()),
-                    );
+                    if is_literal(elem) {
+                        errors.spanned(
+                            elem,
+                            format!("expected a string literal, found `{}`", elem.to_token_stream()),
+                        );
+                    } else {
+                        errors.spanned(elem, not_readable(name, elem));
+                    }
                     continue;
                 };
                 let entry = lit.value();
@@ -184,16 +255,19 @@ fn entries(key: Key, name: &syn::Ident, value: &RawValue, errors: &mut Errors) -
                         format!("empty {noun}, expected a {noun} like `\"read:messages\"`"),
                     );
                 } else if entry.contains(' ') {
-                    let split: Vec<String> = entry
-                        .split(' ')
-                        .filter(|part| !part.is_empty())
-                        .map(|part| format!("{:?}", part))
+                    let split: Vec<String> = comma_separated(&entry)
+                        .iter()
+                        .map(|part| format!("{part:?}"))
                         .collect();
+                    let what = if entry.contains(',') {
+                        "looks like a comma-separated list"
+                    } else {
+                        "contains a space"
+                    };
                     errors.spanned(
                         lit,
                         format!(
-                            "{noun} `{entry}` contains a space, expected one {noun} per \
-                             string like `[{}]`",
+                            "{noun} `{entry}` {what}, expected one {noun} per string like `[{}]`",
                             split.join(", ")
                         ),
                     );
@@ -202,15 +276,58 @@ fn entries(key: Key, name: &syn::Ident, value: &RawValue, errors: &mut Errors) -
                 }
             }
         }
-        RawValue::Other(expr) => errors.spanned(
+        RawValue::Other(expr) if is_literal(expr) => errors.spanned(
             expr,
             format!(
                 "expected a string literal or a list of string literals, like \
                  `{name} = \"read:messages\"` or `{name} = [\"read:data\", \"write:data\"]`"
             ),
         ),
+        RawValue::Other(expr) => errors.spanned(expr, not_readable(name, expr)),
     }
     entries
+}
+
+/// The parts of `text` split on commas and spaces: `"a, b"` is `["a", "b"]`.
+fn comma_separated(text: &str) -> Vec<&str> {
+    text.split([',', ' ']).filter(|part| !part.is_empty()).collect()
+}
+
+/// Whether `expr` is a literal (`42`, `true`), as opposed to a name or a macro call.
+fn is_literal(mut expr: &Expr) -> bool {
+    loop {
+        match expr {
+            Expr::Group(group) => expr = &group.expr,
+            Expr::Lit(_) => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// The message for a constant, a macro call or any other expression in place of a literal.
+fn not_readable(name: &syn::Ident, expr: &Expr) -> String {
+    let written = match expr {
+        Expr::Macro(call) => format!("{}!(...)", written_path(&call.mac.path)),
+        Expr::Path(path) => written_path(&path.path),
+        other => other.to_token_stream().to_string(),
+    };
+    format!(
+        "`#[require_auth]` cannot read the value of `{written}`: a macro sees its arguments as written, \
+         before constants are evaluated or macros expanded, expected a string literal like \
+         `{name} = \"read:messages\"`; to share a requirement, pass its literals to a `macro_rules!` \
+         that writes the attribute, or use `RequireAuth` on the route"
+    )
+}
+
+/// `a::b::C` as written, without the spaces of a token stream.
+fn written_path(path: &Path) -> String {
+    let segments: Vec<String> = path
+        .segments
+        .iter()
+        .map(|segment| segment.ident.to_string())
+        .collect();
+    let leading = if path.leading_colon.is_some() { "::" } else { "" };
+    format!("{leading}{}", segments.join("::"))
 }
 
 /// The string literal behind `elem`, looking through invisible groups (`$x` of `macro_rules!`).
@@ -305,8 +422,11 @@ fn pair(first: &impl ToTokens, last: &impl ToTokens) -> TokenStream {
     tokens
 }
 
-/// Checks the annotated function: `async`, no receiver, no repeated attribute, at most one
-/// `Claims` parameter, no `#[cfg]` on a parameter.
+/// Checks the annotated function: `async` (or returning a future), no receiver, no repeated
+/// attribute, no `Option<Claims>`, no `#[cfg]` on a parameter.
+///
+/// Two `Claims` parameters are allowed: both are fed from the one verification of the request,
+/// and a check by name could not see through a type alias anyway.
 pub(crate) fn handler(item: &ItemFn, errors: &mut Errors) {
     for attr in item.attrs.iter().filter(|attr| is_require_auth(attr)) {
         errors.spanned(
@@ -316,21 +436,20 @@ pub(crate) fn handler(item: &ItemFn, errors: &mut Errors) {
         );
     }
 
-    if item.sig.asyncness.is_none() {
+    if item.sig.asyncness.is_none() && !returns_future(&item.sig.output) {
         errors.spanned(
             item.sig.fn_token,
             "the `async` keyword is missing from the function declaration, \
-             `#[require_auth]` expects an `async fn` handler",
+             `#[require_auth]` expects an `async fn` handler, or a `fn` returning `impl Future`",
         );
     }
 
-    let mut claims = 0;
     for input in &item.sig.inputs {
         match input {
             FnArg::Receiver(receiver) => errors.spanned(
                 receiver,
-                "`#[require_auth]` cannot be used on a method, expected an `async fn` \
-                 without a `self` parameter",
+                "`#[require_auth]` cannot be used on a method with a `self` parameter, expected an \
+                 associated function without `self`, as Actix-web calls a handler with extractors only",
             ),
             FnArg::Typed(typed) => {
                 for attr in &typed.attrs {
@@ -346,40 +465,98 @@ pub(crate) fn handler(item: &ItemFn, errors: &mut Errors) {
                         );
                     }
                 }
-                if is_claims(&typed.ty) {
-                    claims += 1;
-                    if claims > 1 {
-                        errors.spanned(
-                            &typed.ty,
-                            "more than one `Claims` parameter, expected at most one \
-                             (each would hold the same verified claims)",
-                        );
-                    }
+                if is_optional_claims(&typed.ty) {
+                    errors.spanned(
+                        &typed.ty,
+                        "`Option<Claims>` is never `None` under `#[require_auth]` (a request without a \
+                         valid token is refused before the handler runs), expected `Claims`; for optional \
+                         authentication, remove `#[require_auth]` and wrap the route in \
+                         `RequireAuth::optional()`",
+                    );
                 }
             }
         }
     }
 }
 
-/// `Claims`, `Claims<T>`, `path::Claims`, and those inside `Option<..>` or `Result<..>`.
-fn is_claims(ty: &Type) -> bool {
-    let ty = peel(ty);
-    let Type::Path(path) = ty else {
+/// More than 16 parameters: reported on the 17th. The expansion still works (it nests the
+/// extra parameters), so this mistake does not keep the handler from being expanded.
+pub(crate) fn parameter_count(item: &ItemFn, errors: &mut Errors) {
+    let typed = item
+        .sig
+        .inputs
+        .iter()
+        .filter(|input| matches!(input, FnArg::Typed(_)));
+    if let Some(extra) = typed.clone().nth(MAX_EXTRACTORS) {
+        errors.spanned(
+            extra,
+            format!(
+                "too many parameters, expected at most {MAX_EXTRACTORS} extractors in an Actix-web \
+                 handler, found {}; group some into one tuple parameter, like `(a, b): (A, B)`",
+                typed.count()
+            ),
+        );
+    }
+}
+
+/// Whether a function that is not `async` returns a future: `impl Future<..>`, or a type whose
+/// name says so (`BoxFuture`, `LocalBoxFuture`, `Pin<Box<dyn Future<..>>>`, `Ready<..>`).
+fn returns_future(output: &ReturnType) -> bool {
+    let ReturnType::Type(_, ty) = output else {
+        return false;
+    };
+    names_future(ty)
+}
+
+fn names_future(ty: &Type) -> bool {
+    let future = |path: &Path| {
+        path.segments.last().is_some_and(|segment| {
+            let name = segment.ident.to_string();
+            name.ends_with("Future") || name == "Ready"
+        })
+    };
+    let bounds = |bounds: &syn::punctuated::Punctuated<TypeParamBound, syn::Token![+]>| {
+        bounds
+            .iter()
+            .any(|bound| matches!(bound, TypeParamBound::Trait(t) if future(&t.path)))
+    };
+    match peel(ty) {
+        Type::ImplTrait(t) => bounds(&t.bounds),
+        Type::TraitObject(t) => bounds(&t.bounds),
+        Type::Path(t) => {
+            future(&t.path)
+                || t.path.segments.last().is_some_and(|segment| {
+                    (segment.ident == "Pin" || segment.ident == "Box")
+                        && first_type_argument(&segment.arguments).is_some_and(names_future)
+                })
+        }
+        _ => false,
+    }
+}
+
+/// `Option<Claims>`, `Option<Claims<T>>`, `Option<path::Claims>` and `std::option::Option<..>`,
+/// by name: a type alias of either is not seen.
+fn is_optional_claims(ty: &Type) -> bool {
+    let Type::Path(path) = peel(ty) else {
         return false;
     };
     let Some(last) = path.path.segments.last() else {
         return false;
     };
-    if last.ident == "Claims" {
-        return true;
+    last.ident == "Option"
+        && first_type_argument(&last.arguments).is_some_and(|inner| {
+            matches!(peel(inner), Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Claims"))
+        })
+}
+
+fn first_type_argument(arguments: &PathArguments) -> Option<&Type> {
+    match arguments {
+        PathArguments::AngleBracketed(args) => args.args.iter().find_map(|arg| match arg {
+            GenericArgument::Type(ty) => Some(ty),
+            _ => None,
+        }),
+        _ => None,
     }
-    if (last.ident == "Option" || last.ident == "Result")
-        && let PathArguments::AngleBracketed(args) = &last.arguments
-        && let Some(GenericArgument::Type(inner)) = args.args.first()
-    {
-        return is_claims(inner);
-    }
-    false
 }
 
 fn peel(mut ty: &Type) -> &Type {
@@ -401,9 +578,9 @@ mod tests {
     fn check_args(args: TokenStream) -> Result<Requirement, Vec<String>> {
         let raw = crate::args::parse(args).unwrap();
         let mut errors = Errors::default();
-        let requirement = requirement(raw, &mut errors);
+        let checked = arguments(raw, &mut errors);
         match errors.into_result() {
-            Ok(()) => Ok(requirement),
+            Ok(()) => Ok(checked.requirement),
             Err(e) => Err(e.into_iter().map(|e| e.to_string()).collect()),
         }
     }
@@ -479,7 +656,7 @@ mod tests {
         let cases: &[(TokenStream, &str)] = &[
             (
                 quote!(scope = "a"),
-                "unknown argument `scope`, expected one of: `scopes`, `any_scopes`, `permissions`",
+                "unknown argument `scope`, expected one of: `scopes`, `any_scopes`, `permissions`, `crate`",
             ),
             (
                 quote!(scopes = "a", scopes = "b"),
@@ -522,6 +699,49 @@ mod tests {
             ),
             (quote!(scopes = [1]), "expected a string literal, found `1`"),
             (
+                quote!(scopes = "read:a, write:b"),
+                "comma in `scopes = \"read:a, write:b\"`: scopes are space-delimited, or give a list, \
+                 expected `scopes = \"read:a write:b\"` or `scopes = [\"read:a\", \"write:b\"]`",
+            ),
+            (
+                quote!(permissions = "a,b"),
+                "comma in `permissions = \"a,b\"`: permissions are space-delimited, or give a list, \
+                 expected `permissions = \"a b\"` or `permissions = [\"a\", \"b\"]`",
+            ),
+            (
+                quote!(scopes = ["a, b"]),
+                "scope `a, b` looks like a comma-separated list, expected one scope per string like \
+                 `[\"a\", \"b\"]`",
+            ),
+            (
+                quote!(scopes = SCOPES),
+                "`#[require_auth]` cannot read the value of `SCOPES`: a macro sees its arguments as \
+                 written, before constants are evaluated or macros expanded, expected a string literal \
+                 like `scopes = \"read:messages\"`; to share a requirement, pass its literals to a \
+                 `macro_rules!` that writes the attribute, or use `RequireAuth` on the route",
+            ),
+            (
+                quote!(permissions = [::app::consts::READ]),
+                "`#[require_auth]` cannot read the value of `::app::consts::READ`: a macro sees its \
+                 arguments as written, before constants are evaluated or macros expanded, expected a \
+                 string literal like `permissions = \"read:messages\"`; to share a requirement, pass \
+                 its literals to a `macro_rules!` that writes the attribute, or use `RequireAuth` on the \
+                 route",
+            ),
+            (
+                quote!(crate = 1),
+                "expected the path of the `auth0-runtime` dependency as a string, like `crate = \"auth0\"`",
+            ),
+            (
+                quote!(crate = "auth0-runtime"),
+                "`auth0-runtime` is not a path, expected the path of the `auth0-runtime` dependency as a \
+                 string, like `crate = \"auth0\"`",
+            ),
+            (
+                quote!(crate = "a", crate = "b"),
+                "duplicate argument `crate`, expected each argument at most once",
+            ),
+            (
                 quote!(scopes = "a", any_scopes = "b"),
                 "`any_scopes` cannot be used together with `scopes`, expected one of them \
                  (`scopes` requires all of its scopes, `any_scopes` at least one)",
@@ -533,6 +753,23 @@ mod tests {
     }
 
     #[test]
+    fn crate_path() {
+        let raw = crate::args::parse(quote!(crate = "::renamed::inner", scopes = "a")).unwrap();
+        let mut errors = Errors::default();
+        let checked = arguments(raw, &mut errors);
+        assert!(errors.into_result().is_ok());
+        let path = checked.krate.unwrap();
+        assert_eq!(path.to_token_stream().to_string(), ":: renamed :: inner");
+        assert_eq!(checked.requirement.all_scopes, strings(&["a"]));
+    }
+
+    #[test]
+    fn a_list_item_may_hold_a_comma() {
+        let r = check_args(quote!(scopes = ["a,b", "c"])).unwrap();
+        assert_eq!(r.all_scopes, strings(&["a,b", "c"]));
+    }
+
+    #[test]
     fn errors_accumulate() {
         let errors = check_args(quote!(scope = "a", scopes = [], any_scopes = 1)).unwrap_err();
         assert_eq!(errors.len(), 4, "{errors:#?}");
@@ -540,39 +777,64 @@ mod tests {
 
     #[test]
     fn handler_checks() {
-        assert!(
-            check_fn(quote!(
-                async fn h(c: Claims, o: Option<Claims<X>>) {}
-            ))
-            .len()
-                == 1
-        );
-        assert_eq!(
-            check_fn(quote!(
+        let option = "`Option<Claims>` is never `None` under `#[require_auth]`";
+        for ty in [
+            quote!(Option<Claims>),
+            quote!(Option<Claims<X>>),
+            quote!(std::option::Option<auth0_runtime::Claims>),
+        ] {
+            let errors = check_fn(quote!(
+                async fn h(c: #ty) {}
+            ));
+            assert!(errors.len() == 1 && errors[0].starts_with(option), "{errors:?}");
+        }
+        // Two `Claims` are one verification; `Result<Claims, _>` and other wrappers are allowed.
+        for ok in [
+            quote!(
                 async fn h(c: Claims, d: auth0_runtime::Claims<X>) {}
-            )),
-            [
-                "more than one `Claims` parameter, expected at most one (each would hold the \
-              same verified claims)"
-            ]
-        );
-        assert!(
-            check_fn(quote!(
-                async fn h(c: Claims, j: Json<Claims>) {}
-            ))
-            .is_empty()
-        );
-        assert!(
-            check_fn(quote!(
+            ),
+            quote!(
+                async fn h(c: Result<Claims, Error>, j: Json<Option<Claims>>) {}
+            ),
+            quote!(
+                fn h(c: Claims) -> impl Future<Output = String> {}
+            ),
+            quote!(
+                fn h() -> impl std::future::Future<Output = String> + 'static {}
+            ),
+            quote!(
+                fn h() -> Pin<Box<dyn Future<Output = String>>> {}
+            ),
+            quote!(
+                fn h() -> LocalBoxFuture<'static, String> {}
+            ),
+            quote!(
+                fn h() -> Ready<String> {}
+            ),
+            quote!(
+                async fn h(#[allow(unused)] a: A) {}
+            ),
+        ] {
+            assert_eq!(check_fn(ok.clone()), Vec::<String>::new(), "{ok}");
+        }
+        for not_async in [
+            quote!(
                 fn h() {}
-            ))[0]
-                .starts_with("the `async` keyword is missing")
-        );
+            ),
+            quote!(
+                fn h() -> String {}
+            ),
+            quote!(
+                fn h() -> impl Responder {}
+            ),
+        ] {
+            assert!(check_fn(not_async)[0].starts_with("the `async` keyword is missing"));
+        }
         assert!(
             check_fn(quote!(
                 async fn h(&self) {}
             ))[0]
-                .contains("cannot be used on a method")
+                .contains("cannot be used on a method with a `self` parameter")
         );
         assert!(
             check_fn(quote!(
@@ -588,11 +850,25 @@ mod tests {
             ))[0]
                 .starts_with("`#[cfg]`")
         );
-        assert!(
-            check_fn(quote!(
-                async fn h(#[allow(unused)] a: A) {}
-            ))
-            .is_empty()
+    }
+
+    #[test]
+    fn at_most_sixteen_parameters() {
+        let count = |n: usize| {
+            let names = (0..n).map(|i| quote::format_ident!("p{i}"));
+            let item: ItemFn = syn::parse2(quote!(async fn h(#(#names: u8),*) {})).unwrap();
+            let mut errors = Errors::default();
+            parameter_count(&item, &mut errors);
+            errors.into_result().map_err(|e| e.to_string())
+        };
+        assert!(count(16).is_ok());
+        assert_eq!(
+            count(18),
+            Err(
+                "too many parameters, expected at most 16 extractors in an Actix-web handler, found 18; \
+                 group some into one tuple parameter, like `(a, b): (A, B)`"
+                    .to_owned()
+            )
         );
     }
 }

@@ -317,22 +317,26 @@ impl<T: DeserializeOwned + 'static> FromRequest for Claims<T> {
 
 /// The guard behind `#[require_auth]`: authenticates, checks the route's requirement, and only then
 /// extracts the handler's own parameters `A`, so no body is read for a refused request.
+///
+/// Named for the message a user reads when calling a protected handler directly ("expected
+/// `ExtractedByActix<..>`, found `Claims`"): its one parameter comes from Actix-web, from a
+/// request.
 #[doc(hidden)]
-pub struct Guarded<R, A> {
+pub struct ExtractedByActix<R, A> {
     args: A,
     requirement: PhantomData<fn() -> R>,
 }
 
-impl<R, A> Guarded<R, A> {
+impl<R, A> ExtractedByActix<R, A> {
     /// The handler's own parameters.
     pub fn into_inner(self) -> A {
         self.args
     }
 }
 
-impl<R, A> std::fmt::Debug for Guarded<R, A> {
+impl<R, A> std::fmt::Debug for ExtractedByActix<R, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Guarded")
+        f.write_str("ExtractedByActix")
     }
 }
 
@@ -351,6 +355,20 @@ pub trait Requires {
     const REQUIREMENT: Requirement;
 }
 
+/// The requirement of a bare `#[require_auth]`: a valid access token, nothing more. A fixed type,
+/// so the bare form generates no item next to the handler and works inside an `impl` block.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct Authenticated;
+
+impl Requires for Authenticated {
+    const REQUIREMENT: Requirement = Requirement {
+        all_scopes: &[],
+        any_scopes: &[],
+        permissions: &[],
+    };
+}
+
 fn check_requirement<R: Requires>(req: &HttpRequest, v: Verified) -> Result<(), actix_web::Error> {
     let r = R::REQUIREMENT;
     authorize(&v.claims, r.all_scopes, r.any_scopes, r.permissions).map_err(|error| refuse(req, &v, error))
@@ -367,7 +385,7 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<R: Requires, A: FromRequest + 'static> FromRequest for Guarded<R, A> {
+impl<R: Requires, A: FromRequest + 'static> FromRequest for ExtractedByActix<R, A> {
     type Error = actix_web::Error;
     type Future = GuardedFuture<R, A>;
 
@@ -395,7 +413,7 @@ impl<R: Requires, A: FromRequest + 'static> FromRequest for Guarded<R, A> {
 }
 
 impl<R, A: FromRequest> Future for GuardedFuture<R, A> {
-    type Output = Result<Guarded<R, A>, actix_web::Error>;
+    type Output = Result<ExtractedByActix<R, A>, actix_web::Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
@@ -420,7 +438,7 @@ impl<R, A: FromRequest> Future for GuardedFuture<R, A> {
                 GuardProj::Extracting { args } => {
                     let args = std::task::ready!(args.poll(cx)).map_err(Into::into)?;
                     self.set(GuardedFuture::Done);
-                    return Poll::Ready(Ok(Guarded {
+                    return Poll::Ready(Ok(ExtractedByActix {
                         args,
                         requirement: PhantomData,
                     }));
@@ -486,9 +504,14 @@ impl RequireAuth {
 
     /// Scopes the token must all have (RFC 6749 `scope`, exact match).
     ///
+    /// Each value is one scope: `.scopes(["read:data", "write:data"])`. A comma is allowed inside a
+    /// scope, as RFC 6749 allows it (`"a,b"` is one scope named `a,b`).
+    ///
     /// # Panics
     /// At startup, on an empty list or a value that is not an RFC 6749 scope-token (printable
     /// ASCII other than space, `"` and `\`): the same mistakes `#[require_auth]` refuses to compile.
+    /// A list written as one value (`"read:a, write:b"` or `"read:a write:b"`) is refused with the
+    /// list to write instead.
     pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
         self.all_scopes = scope_tokens("scopes", scopes);
         self
@@ -514,18 +537,40 @@ impl RequireAuth {
 }
 
 /// Checks a route's requirement once, when the app is built.
+///
+/// Each value is one RFC 6749 `scope-token`, which may contain a comma (`"a,b"` is one scope). A
+/// value that is not a scope-token because it is a list written as one string (`"a, b"`, `"a b"`)
+/// is refused with a message that shows the list to write instead.
 fn scope_tokens<I: IntoIterator<Item = S>, S: Into<String>>(what: &str, values: I) -> Rc<[String]> {
     let values: Rc<[String]> = values.into_iter().map(Into::into).collect();
     assert!(!values.is_empty(), "RequireAuth::{what} needs at least one value");
     for v in values.iter() {
-        let token = !v.is_empty() && v.bytes().all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E));
-        assert!(
-            token,
+        if is_scope_token(v) {
+            continue;
+        }
+        let parts: Vec<&str> = v.split([',', ' ']).filter(|part| !part.is_empty()).collect();
+        if parts.len() > 1 && parts.iter().all(|part| is_scope_token(part)) {
+            let what_it_is = if v.contains(',') {
+                "looks like a comma-separated list"
+            } else {
+                "holds several space-delimited scopes"
+            };
+            panic!("RequireAuth::{what}: {v:?} {what_it_is}, expected one scope per value, like {parts:?}");
+        }
+        panic!(
             "RequireAuth::{what}: {v:?} is not an RFC 6749 scope-token \
              (printable ASCII other than space, '\"' and '\\')"
         );
     }
     values
+}
+
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+fn is_scope_token(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
 }
 
 impl<S, B> Transform<S, ServiceRequest> for RequireAuth
@@ -803,6 +848,32 @@ mod tests {
             assert!(refused.is_err(), "{bad:?}");
         }
         assert!(std::panic::catch_unwind(|| RequireAuth::new().scopes(Vec::<String>::new())).is_err());
+    }
+
+    fn refusal(value: &str) -> String {
+        let refused = std::panic::catch_unwind(|| RequireAuth::new().scopes([value]));
+        match refused {
+            Ok(_) => String::new(),
+            Err(payload) => payload.downcast_ref::<String>().cloned().unwrap_or_default(),
+        }
+    }
+
+    /// RFC 6749 allows a comma inside a scope-token; a list written as one string is refused with
+    /// the list to write instead.
+    #[test]
+    fn a_list_in_one_value_is_refused_with_the_list_to_write() {
+        assert_eq!(RequireAuth::new().scopes(["read:a,write:b"]).all_scopes.len(), 1);
+        assert_eq!(
+            refusal("read:a, write:b"),
+            "RequireAuth::scopes: \"read:a, write:b\" looks like a comma-separated list, expected one \
+             scope per value, like [\"read:a\", \"write:b\"]"
+        );
+        assert_eq!(
+            refusal("read:a write:b"),
+            "RequireAuth::scopes: \"read:a write:b\" holds several space-delimited scopes, expected one \
+             scope per value, like [\"read:a\", \"write:b\"]"
+        );
+        assert!(refusal("café, b").contains("is not an RFC 6749 scope-token"));
     }
 }
 

@@ -107,5 +107,8 @@ pub(crate) fn install_crypto_provider() {
 /// release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::actix::{Guarded, GuardedFuture, Requirement, Requires};
+    pub use crate::actix::{Authenticated, ExtractedByActix, GuardedFuture, Requirement, Requires};
+    /// `#[require_auth]` moved below the handler's other attributes, so that it runs after them.
+    #[cfg(feature = "macros")]
+    pub use auth0_macros::require_auth_innermost;
 }

@@ -22,7 +22,10 @@ async fn preflights_pass_and_refusals_carry_cors_headers() {
     let issuer = TestIssuer::start();
     let auth0 = Auth0::new(issuer.config(AUDIENCE)).unwrap_or_else(|e| panic!("{e}"));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    let base = format!("http://{}", listener.local_addr().unwrap_or_else(|e| panic!("{e}")));
+    let base = format!(
+        "http://{}",
+        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+    );
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
@@ -63,7 +66,10 @@ async fn preflights_pass_and_refusals_carry_cors_headers() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(preflight.status(), 200);
-    assert_eq!(header(&preflight, "access-control-allow-origin").as_deref(), Some(ORIGIN));
+    assert_eq!(
+        header(&preflight, "access-control-allow-origin").as_deref(),
+        Some(ORIGIN)
+    );
 
     // A refusal (401, then 403) still carries CORS headers and exposes the challenge.
     for (token, status) in [
@@ -78,9 +84,17 @@ async fn preflights_pass_and_refusals_carry_cors_headers() {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(refused.status(), status);
-        assert_eq!(header(&refused, "access-control-allow-origin").as_deref(), Some(ORIGIN));
-        let exposed = header(&refused, "access-control-expose-headers").unwrap_or_default().to_lowercase();
-        assert!(exposed.contains("www-authenticate") && exposed.contains("dpop-nonce"), "{exposed}");
+        assert_eq!(
+            header(&refused, "access-control-allow-origin").as_deref(),
+            Some(ORIGIN)
+        );
+        let exposed = header(&refused, "access-control-expose-headers")
+            .unwrap_or_default()
+            .to_lowercase();
+        assert!(
+            exposed.contains("www-authenticate") && exposed.contains("dpop-nonce"),
+            "{exposed}"
+        );
         assert!(header(&refused, "www-authenticate").is_some());
     }
     let ok = http

@@ -1,4 +1,5 @@
-// Doc comments, other attributes, visibilities and parameter patterns are kept.
+// Doc comments, other attributes, visibilities and parameter patterns are kept, and user code may
+// use the names the expansion uses: the guard parameter and the tuple are hygienic.
 #![deny(warnings)]
 
 use actix_web::{App, HttpResponse, Responder, get, post, web};
@@ -46,6 +47,27 @@ macro_rules! handler {
 
 handler!(from_macro, "/macro", "read:macro", "read:all");
 
+#[get("/{id}")]
+#[require_auth]
+async fn guard_named_parameter(__auth0_guard: web::Path<u32>, _claims: Claims) -> impl Responder {
+    let __auth0_guard = __auth0_guard.into_inner() + 1;
+    __auth0_guard.to_string()
+}
+
+#[require_auth]
+#[get("/local")]
+async fn guard_named_local() -> impl Responder {
+    let __auth0_guard = "local";
+    __auth0_guard
+}
+
+#[get("/args/{id}")]
+#[require_auth]
+async fn args_named_parameter(_claims: Claims, __auth0_args: web::Path<u32>, id: web::Path<u32>) -> String {
+    let __auth0_args = __auth0_args.into_inner() + id.into_inner();
+    __auth0_args.to_string()
+}
+
 fn main() {
     let _ = || {
         App::new()
@@ -53,5 +75,8 @@ fn main() {
             .service(api::in_crate)
             .service(api::in_super)
             .service(from_macro)
+            .service(guard_named_parameter)
+            .service(guard_named_local)
+            .service(args_named_parameter)
     };
 }

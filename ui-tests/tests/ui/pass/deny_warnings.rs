@@ -38,6 +38,13 @@ pub mod handlers {
     }
 }
 
+/// Without parameters, attribute below.
+#[get("/below")]
+#[require_auth]
+pub async fn below() -> &'static str {
+    "hello"
+}
+
 /// A handler registered without a routing attribute.
 #[require_auth]
 pub async fn plain(_claims: Claims) -> impl Responder {
@@ -50,6 +57,7 @@ fn main() {
             .service(handlers::messages)
             .service(handlers::all)
             .service(handlers::item)
+            .service(below)
             .route("/plain", web::get().to(plain))
     };
 }

@@ -29,7 +29,9 @@ struct usize;
 struct bool;
 struct Requires;
 struct Requirement;
-struct Guarded;
+struct ExtractedByActix;
+struct Authenticated;
+struct require_auth_innermost;
 mod core {}
 mod std {}
 mod __private {}
@@ -46,6 +48,13 @@ async fn above(_claims: Claims) -> impl Responder {
     ""
 }
 
+#[require_auth(scopes = "read:messages")]
+#[tracing::instrument(skip_all)]
+#[get("/instrumented")]
+async fn instrumented(_claims: Claims) -> impl Responder {
+    ""
+}
+
 fn main() {
-    let _ = || App::new().service(handler).service(above);
+    let _ = || App::new().service(handler).service(above).service(instrumented);
 }

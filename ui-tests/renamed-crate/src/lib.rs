@@ -1,0 +1,1 @@
+//! `#[require_auth(crate = "...")]` with a renamed dependency: see `tests/ui.rs`.
