@@ -461,7 +461,10 @@ impl<R, A: FromRequest> Future for GuardedFuture<R, A> {
 /// }
 ///
 /// # async fn run() -> std::io::Result<()> {
-/// auth0_runtime::init_from_env().expect("Auth0 configuration");
+/// if let Err(error) = auth0_runtime::init_from_env() {
+///     eprintln!("{error}");
+///     std::process::exit(2);
+/// }
 /// HttpServer::new(|| {
 ///     App::new().service(
 ///         web::scope("/api")

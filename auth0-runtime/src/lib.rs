@@ -1,39 +1,7 @@
-//! Protect Actix-web APIs with Auth0 access tokens.
-//!
-//! Configure a validator once at startup, then mark handlers with [`require_auth`] and read the
-//! verified claims through [`Claims`]:
-//!
-//! ```no_run
-//! use actix_web::{get, App, HttpServer, Responder};
-//! use auth0_runtime::{require_auth, Claims};
-//!
-//! #[get("/api/private-scoped")]
-//! #[require_auth(scopes = "read:messages")]
-//! async fn private_scoped(claims: Claims) -> impl Responder {
-//!     format!("hello {}", claims.sub)
-//! }
-//!
-//! #[actix_web::main]
-//! async fn main() -> std::io::Result<()> {
-//!     auth0_runtime::init_from_env().expect("Auth0 configuration"); // AUTH0_DOMAIN, AUTH0_AUDIENCE
-//!     HttpServer::new(|| App::new().service(private_scoped))
-//!         .bind(("127.0.0.1", 3000))?
-//!         .run()
-//!         .await
-//! }
-//! ```
-//!
-//! Every request is checked as RFC 6750, RFC 9449 (DPoP) and RFC 8725 ask: one `Authorization`
-//! header, a strictly formed token, an allowed algorithm, the configured issuer (decided before any
-//! network I/O), a key from the issuer's published key set, the signature, expiry, audience, and the
-//! route's scopes. Refusals are answered with the right status, a JSON body and a
-//! `WWW-Authenticate` challenge; see [`AuthError`].
-//!
-//! # Features
-//! - `macros` (default): the [`require_auth`] attribute.
-//! - `testing`: [`testing`], a real issuer on loopback (or offline), a token builder, test claims
-//!   and request one-liners, for your tests.
-
+// The crate's page is the README: the configuration and answers tables, and every example, which
+// rustdoc compiles (and runs, where it can) as doctests, so the README cannot drift from the API.
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 use std::sync::OnceLock;
@@ -51,12 +19,14 @@ mod keys;
 mod metrics;
 mod observe;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 mod throttle;
 mod verify;
 
 pub use actix::{AccessToken, DpopNonces, DpopNoncesMiddleware, RequireAuth, RequireAuthMiddleware};
 #[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 #[doc(inline)]
 pub use auth0_macros::require_auth;
 pub use claims::{Actor, Audience, Claims, Scheme, Scopes, TokenClaims};
