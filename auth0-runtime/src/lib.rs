@@ -29,6 +29,11 @@
 //! route's scopes. Refusals are answered with the right status, a JSON body and a
 //! `WWW-Authenticate` challenge; see [`AuthError`].
 //!
+//! # Health and warm start
+//! [`Auth0Config::warm_up`] (`AUTH0_WARM_UP=true`) fetches discovery and the keys while the
+//! validator is built, so they are cached before the app binds its port; [`Auth0::ready`] is a
+//! readiness check ([`Readiness`], a JSON `Responder`: 200 or 503) for a health route.
+//!
 //! # Features
 //! - `macros` (default): the [`require_auth`] attribute.
 //! - `testing`: [`testing`], a real issuer on loopback and a token builder, for your tests.

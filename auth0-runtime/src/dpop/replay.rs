@@ -151,12 +151,14 @@ impl Future for ReplayCheck {
 /// ```
 /// use auth0_runtime::HealthCheck;
 ///
-/// # async fn check() {
+/// # let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+/// # runtime.block_on(async {
 /// assert_eq!(HealthCheck::healthy().await, Ok(()));
 /// assert!(HealthCheck::unhealthy("connection refused").await.is_err());
 /// let later = HealthCheck::pending(async { Ok(()) }); // e.g. a Redis PING
 /// assert_eq!(later.await, Ok(()));
-/// # }
+/// # });
+/// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct HealthCheck(HealthState);
 
