@@ -218,7 +218,9 @@ impl Auth0 {
             return StoreState::NotUsed;
         }
         let check = inner.replay.health();
-        let answer = if check.is_ready() {
+        // A timer needs a Tokio runtime; a store that answers at once (or a caller without one)
+        // is awaited as is.
+        let answer = if check.is_ready() || tokio::runtime::Handle::try_current().is_err() {
             check.await
         } else {
             let timeout = inner.health.http_timeout;
