@@ -8,10 +8,14 @@
 //! your tenant. Without them it starts the embedded test issuer and prints `curl` commands with
 //! fresh tokens (Bearer, and DPoP with a bound token and a one-time proof), so it runs on a fresh
 //! machine with no Auth0 account.
+//!
+//! `GET /health` is the readiness a load balancer or an orchestrator probes: 200 once the signing
+//! keys are cached, 503 before (with `AUTH0_WARM_UP=true` they are fetched before the port is
+//! bound).
 
 use actix_web::{App, HttpResponse, HttpServer, Responder, get};
 use auth0_runtime::testing::{DpopKey, TestIssuer};
-use auth0_runtime::{Claims, require_auth};
+use auth0_runtime::{Auth0, Claims, Readiness, require_auth};
 use serde_json::json;
 
 #[get("/api/public")]
@@ -39,11 +43,18 @@ async fn private_scoped(claims: Claims) -> impl Responder {
     }))
 }
 
+/// Readiness: 200 when ready, 503 when not, with the details as JSON.
+#[get("/health")]
+async fn health(auth0: Auth0) -> Readiness {
+    auth0.ready().await
+}
+
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let port = examples::port(3000);
     // The embedded issuer (when there is no tenant) lives as long as the server.
-    let issuer = examples::init_auth0(AUDIENCE)?;
+    // The embedded issuer's keys are cached before the port is bound; a tenant's with AUTH0_WARM_UP.
+    let issuer = examples::init_auth0_with(AUDIENCE, |_, config| config.warm_up(true))?;
     match &issuer {
         Some(issuer) => print_try_it(issuer, port),
         None => println!("Verifying tokens of your tenant; listening on http://localhost:{port}"),
@@ -53,6 +64,7 @@ async fn main() -> std::io::Result<()> {
             .service(public)
             .service(private)
             .service(private_scoped)
+            .service(health)
     })
     .bind(("127.0.0.1", port))?
     .run()
@@ -72,6 +84,9 @@ fn print_try_it(issuer: &TestIssuer, port: u16) {
         "  curl -i {base}/private-scoped -H 'Authorization: Bearer {without_scope}'   # 403, no read:messages"
     );
     println!("  curl -i {base}/private-scoped -H 'Authorization: Bearer {with_scope}'   # 200");
+    println!(
+        "  curl -i http://localhost:{port}/health                         # 200 when the keys are cached"
+    );
     if std::env::var_os("QUICKSTART_PRINT_TOKENS").is_some() {
         // Machine-readable, for scripts/load.sh.
         println!("TOKEN_WITH_SCOPE={with_scope}");

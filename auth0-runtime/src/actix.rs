@@ -78,10 +78,25 @@ fn validator(req: &HttpRequest) -> Option<&Auth0> {
 }
 
 fn not_configured() -> actix_web::Error {
-    tracing::error!(
-        "a protected route was called but no Auth0 validator is configured: call \
-         auth0_runtime::init_from_env() at startup, or add an Auth0 to the app data"
-    );
+    // Loudly once (the fix), then quietly: every protected request would repeat it.
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    let mut first = false;
+    ONCE.call_once(|| first = true);
+    if first {
+        tracing::error!(
+            target: "auth0_runtime",
+            "a protected route was called, but no Auth0 validator is configured, so every protected \
+             route answers 500. Fix: call `auth0_runtime::init_from_env()` (AUTH0_DOMAIN, \
+             AUTH0_AUDIENCE) or `auth0_runtime::init(Auth0Config::new(domain, audience))` in `main` \
+             before `HttpServer::new(...).run()`, or give the app a validator with \
+             `App::new().app_data(auth0.clone())`"
+        );
+    } else {
+        tracing::debug!(
+            target: "auth0_runtime",
+            "a protected route was called, but no Auth0 validator is configured (answered 500)"
+        );
+    }
     let error = AuthError::Internal("authentication is not configured");
     let response = render(&error, Challenges::Both, false, "ES256");
     actix_web::error::InternalError::from_response(error, response).into()
@@ -815,6 +830,22 @@ fn access_token_of(req: &HttpRequest, v: Verified) -> Result<AccessToken, actix_
             AuthError::Internal("the verified access token is not available"),
         )
     })
+}
+
+/// The readiness as JSON: 200 when ready, 503 when not, never cached; for a health route.
+impl actix_web::Responder for crate::Readiness {
+    type Body = actix_web::body::BoxBody;
+
+    fn respond_to(self, _: &HttpRequest) -> HttpResponse {
+        let status = if self.is_ready() {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        HttpResponse::build(status)
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .json(&self)
+    }
 }
 
 /// `{"detail": {"error", "error_description"}}` with the error's status: `?` on a token exchange

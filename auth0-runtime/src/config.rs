@@ -55,6 +55,61 @@ fn invalid(var: &'static str, problem: impl Into<String>) -> ConfigError {
     }
 }
 
+/// A setting's value as a message shows it: quoted and escaped (so blanks and control characters
+/// are visible), cut after 64 characters. Never used for secrets.
+pub(crate) fn shown(value: &str) -> String {
+    const MAX: usize = 64;
+    match value.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{:?}…", &value[..end]),
+        None => format!("{value:?}"),
+    }
+}
+
+/// `AUTH0_CA_FILE`: the file's path and the certificates read from it at startup.
+#[derive(Clone)]
+pub(crate) struct CaFile {
+    pub(crate) path: String,
+    pub(crate) certificates: Vec<reqwest::Certificate>,
+}
+
+impl fmt::Debug for CaFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CaFile")
+            .field("path", &self.path)
+            .field("certificates", &self.certificates.len())
+            .finish()
+    }
+}
+
+impl CaFile {
+    /// Reads and parses the file: it must hold at least one PEM certificate.
+    fn read(path: &str) -> Result<Self, ConfigError> {
+        const VAR: &str = "AUTH0_CA_FILE";
+        const FIX: &str = "point it at a PEM file of CA certificates (-----BEGIN CERTIFICATE----- blocks)";
+        let pem = std::fs::read(path)
+            .map_err(|e| invalid(VAR, format!("names {path}, which cannot be read ({e}): {FIX}")))?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| {
+            invalid(
+                VAR,
+                format!("names {path}, which is not a well-formed PEM file: {FIX}"),
+            )
+        })?;
+        if certificates.is_empty() {
+            return Err(invalid(
+                VAR,
+                format!(
+                    "names {path}, which holds no PEM certificate: {FIX}; a DER file converts with \
+                     `openssl x509 -inform der -in ca.der -out ca.pem`"
+                ),
+            ));
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            certificates,
+        })
+    }
+}
+
 /// Why a [`Auth0Config::domains_resolver`] could not answer; logged, never shown to clients.
 pub type ResolverError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -140,6 +195,10 @@ pub struct Auth0Config {
     pub(crate) client_id: Option<String>,
     pub(crate) client_secret: Option<String>,
     pub(crate) root_certificates: Vec<Vec<u8>>,
+    /// `AUTH0_CA_FILE`, read and parsed.
+    pub(crate) ca_file: Option<CaFile>,
+    /// Fetch discovery and keys while the validator is built (`crate::health`).
+    pub(crate) warm_up: bool,
     pub(crate) http_client: Option<reqwest::Client>,
     pub(crate) error_handler: Option<ErrorHandler>,
     pub(crate) replay_store: Option<Arc<dyn ReplayStore>>,
@@ -173,6 +232,8 @@ impl fmt::Debug for Auth0Config {
             .field("leeway", &self.leeway)
             .field("cache_ttl", &self.cache_ttl)
             .field("trust_proxy", &self.trust_proxy)
+            .field("warm_up", &self.warm_up)
+            .field("ca_file", &self.ca_file)
             .field("client_id", &self.client_id)
             .field(
                 "client_secret",
@@ -210,6 +271,8 @@ impl Auth0Config {
             client_id: None,
             client_secret: None,
             root_certificates: Vec::new(),
+            ca_file: None,
+            warm_up: false,
             http_client: None,
             error_handler: None,
             replay_store: None,
@@ -257,8 +320,9 @@ impl Auth0Config {
             (None, None) => {
                 return Err(ConfigError::Missing {
                     var: "AUTH0_DOMAIN",
-                    hint: "set it to your tenant's domain, like tenant.us.auth0.com \
-                           (or AUTH0_DOMAINS to a comma-separated list)",
+                    hint: "set it to your tenant's domain, like tenant.us.auth0.com (or AUTH0_DOMAINS to \
+                           a comma-separated list), in the environment or in .env in the working \
+                           directory",
                 });
             }
         };
@@ -270,7 +334,8 @@ impl Auth0Config {
         }
         let audience = get("AUTH0_AUDIENCE").ok_or(ConfigError::Missing {
             var: "AUTH0_AUDIENCE",
-            hint: "set it to your API's identifier from the Auth0 dashboard, like https://api.example.com",
+            hint: "set it to your API's identifier (Auth0 dashboard, Applications > APIs: the API's \
+                   Identifier, not a client id), like https://api.example.com",
         })?;
         let mut config = Self::new(String::new(), audience);
         config.domains = domains;
@@ -293,6 +358,9 @@ impl Auth0Config {
         if let Some(v) = get("AUTH0_ORGANIZATION_REQUIRED") {
             config.organization_required = parse_bool("AUTH0_ORGANIZATION_REQUIRED", &v)?;
         }
+        if let Some(v) = get("AUTH0_WARM_UP") {
+            config.warm_up = parse_bool("AUTH0_WARM_UP", &v)?;
+        }
         if let Some(v) = get("AUTH0_DPOP_NONCE_SECRET") {
             config.dpop_nonce_secrets = v
                 .split(',')
@@ -306,7 +374,11 @@ impl Auth0Config {
             config.replay_store_capacity = v.parse().map_err(|_| {
                 invalid(
                     "AUTH0_REPLAY_STORE_CAPACITY",
-                    "must be a whole number of DPoP proofs, like 330000 (1000 a second over the proof window)",
+                    format!(
+                        "must be a whole number of DPoP proofs, like 330000 (1000 a second over the proof \
+                         window), not {}",
+                        shown(&v)
+                    ),
                 )
             })?;
         }
@@ -329,7 +401,10 @@ impl Auth0Config {
             config.cache_max_entries = v.parse().map_err(|_| {
                 invalid(
                     "AUTH0_CACHE_MAX_ENTRIES",
-                    "must be a whole number of at least 2, like 100",
+                    format!(
+                        "must be a whole number of at least 2, like 100, not {}",
+                        shown(&v)
+                    ),
                 )
             })?;
         }
@@ -337,7 +412,10 @@ impl Auth0Config {
             config.token_cache_entries = v.parse().map_err(|_| {
                 invalid(
                     "AUTH0_TOKEN_CACHE_ENTRIES",
-                    "must be a whole number, like 4096 (0 turns the cache off)",
+                    format!(
+                        "must be a whole number, like 4096 (0 turns the cache off), not {}",
+                        shown(&v)
+                    ),
                 )
             })?;
         }
@@ -354,6 +432,10 @@ impl Auth0Config {
                 )
             })?;
             config.root_certificates.push(pem);
+        }
+        // Ours, unlike SSL_CERT_FILE, which is often set system-wide and then beats `.env`.
+        if let Some(path) = get("AUTH0_CA_FILE") {
+            config.ca_file = Some(CaFile::read(&path)?);
         }
         Ok(config)
     }
@@ -459,6 +541,33 @@ impl Auth0Config {
     /// Timeout of every outbound request (default 10 s). Ignored with [`Self::http_client`].
     pub fn http_timeout(mut self, timeout: Duration) -> Self {
         self.http_timeout = timeout;
+        self
+    }
+
+    /// Fetch the discovery document and the key set of every configured domain while the validator
+    /// is built (default `false`; `AUTH0_WARM_UP=true`): [`crate::Auth0::new`], [`crate::init`] and
+    /// [`crate::init_from_env`] return once they are cached, or after the HTTP timeout, so the first
+    /// requests do not wait for them. Works inside `#[actix_web::main]`: the fetches run on a
+    /// short-lived thread of their own, never on (or blocking) the caller's runtime. An unreachable
+    /// tenant is a warning, not an error; requests then fetch the keys as usual. See also
+    /// [`crate::Auth0::warm_up`] and [`crate::Auth0::ready`].
+    ///
+    /// ```no_run
+    /// use auth0_runtime::Auth0Config;
+    ///
+    /// #[actix_web::main]
+    /// async fn main() -> std::io::Result<()> {
+    ///     let config = Auth0Config::new("tenant.us.auth0.com", "https://api.example.com").warm_up(true);
+    ///     if let Err(error) = auth0_runtime::init(config) {
+    ///         eprintln!("{error}");
+    ///         std::process::exit(2);
+    ///     }
+    ///     // The keys are cached (or the tenant was unreachable, and a warning says so).
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn warm_up(mut self, warm: bool) -> Self {
+        self.warm_up = warm;
         self
     }
 
@@ -635,7 +744,7 @@ impl Auth0Config {
                 _ => {
                     return Err(invalid(
                         "AUTH0_CLIENT_ASSERTION_ALG",
-                        "must be RS256, PS256 or ES256",
+                        format!("must be RS256, PS256 or ES256, not {}", shown(&alg)),
                     ));
                 }
             };
@@ -649,7 +758,10 @@ impl Auth0Config {
             self.exchange_cache_entries = v.parse().map_err(|_| {
                 invalid(
                     "AUTH0_EXCHANGE_CACHE_ENTRIES",
-                    "must be a whole number, like 1000 (0 turns the cache off)",
+                    format!(
+                        "must be a whole number, like 1000 (0 turns the cache off), not {}",
+                        shown(&v)
+                    ),
                 )
             })?;
         }
@@ -719,7 +831,11 @@ impl Auth0Config {
                 let bad = || {
                     invalid(
                         "AUTH0_PUBLIC_ORIGINS",
-                        "must list origins like https://api.example.com (scheme and host, an optional port, no path)",
+                        format!(
+                            "must list origins like https://api.example.com (scheme and host, an optional \
+                             port, no path), not {}",
+                            shown(raw)
+                        ),
                     )
                 };
                 let normal = crate::normalize_htu(raw.trim()).ok_or_else(bad)?;
@@ -748,7 +864,10 @@ impl Auth0Config {
                 Cidr::parse(p).ok_or_else(|| {
                     invalid(
                         "AUTH0_TRUSTED_PROXIES",
-                        "must list addresses or CIDR blocks, like 10.0.0.0/8, ::1",
+                        format!(
+                            "must list addresses or CIDR blocks, like 10.0.0.0/8, ::1, not {}",
+                            shown(p)
+                        ),
                     )
                 })
             })
@@ -790,7 +909,10 @@ impl Auth0Config {
         // Upper bounds: past them a setting quietly turns a check off or holds memory for nothing.
         let at_most = |var: &'static str, value: Duration, max: u64, why: &str| {
             if value.as_secs() > max {
-                Err(invalid(var, format!("must be at most {max} seconds: {why}")))
+                Err(invalid(
+                    var,
+                    format!("must be at most {max} seconds, not {}: {why}", value.as_secs()),
+                ))
             } else {
                 Ok(())
             }
@@ -834,23 +956,29 @@ impl Auth0Config {
         if self.token_cache_entries > 1_000_000 {
             return Err(invalid(
                 "AUTH0_TOKEN_CACHE_ENTRIES",
-                "must be at most 1000000, like 4096",
+                format!(
+                    "must be at most 1000000, like 4096, not {}",
+                    self.token_cache_entries
+                ),
             ));
         }
         if self.cache_max_entries > 10_000 {
             return Err(invalid(
                 "AUTH0_CACHE_MAX_ENTRIES",
-                "must be at most 10000, like 100",
+                format!("must be at most 10000, like 100, not {}", self.cache_max_entries),
             ));
         }
-        if self.organizations.iter().any(|o| {
+        if let Some(bad) = self.organizations.iter().find(|o| {
             !o.starts_with("org_")
                 || o.len() < 5
                 || !o.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         }) {
             return Err(invalid(
                 "AUTH0_ORGANIZATIONS",
-                "must list organization ids like org_W4o8zTCcNB2kFEnA, comma-separated",
+                format!(
+                    "must list organization ids like org_W4o8zTCcNB2kFEnA, comma-separated, not {}",
+                    shown(bad)
+                ),
             ));
         }
         if let Some(short) = self.dpop_nonce_secrets.iter().find(|s| s.len() < 32) {
@@ -871,22 +999,28 @@ impl Auth0Config {
         if !(1..=50_000_000).contains(&self.replay_store_capacity) {
             return Err(invalid(
                 "AUTH0_REPLAY_STORE_CAPACITY",
-                "must be between 1 and 50000000 DPoP proofs, like 330000",
+                format!(
+                    "must be between 1 and 50000000 DPoP proofs, like 330000, not {}",
+                    self.replay_store_capacity
+                ),
             ));
         }
         if self.cache_max_entries < 2 {
-            return Err(invalid("AUTH0_CACHE_MAX_ENTRIES", "must be at least 2, like 100"));
+            return Err(invalid(
+                "AUTH0_CACHE_MAX_ENTRIES",
+                format!("must be at least 2, like 100, not {}", self.cache_max_entries),
+            ));
         }
         if self.cache_ttl.is_zero() {
             return Err(invalid(
                 "AUTH0_CACHE_TTL_SECONDS",
-                "must be at least 1 second, like 600",
+                "must be at least 1 second, like 600, not 0",
             ));
         }
         if self.http_timeout.is_zero() {
             return Err(invalid(
                 "AUTH0_HTTP_TIMEOUT_SECONDS",
-                "must be at least 1 second, like 10",
+                "must be at least 1 second, like 10, not 0",
             ));
         }
         Ok(issuers)
@@ -974,27 +1108,58 @@ pub(crate) fn issuer_of(domain: &str) -> Option<String> {
 pub(crate) fn normalize_domain(var: &'static str, raw: &str) -> Result<String, ConfigError> {
     let d = raw.trim();
     let lower = d.to_ascii_lowercase();
+    // The host a mistaken value most likely meant (after a scheme, before a path): the fix.
+    let meant = || {
+        let rest = d.split_once("://").map_or(d, |(_, rest)| rest);
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        (!host.is_empty()).then(|| format!("set it to {}", shown(&host.to_ascii_lowercase())))
+    };
+    let fix = |problem: &str| match meant() {
+        Some(fix) => invalid(var, format!("{problem}: {fix}, not {}", shown(d))),
+        None => invalid(var, format!("{problem}, not {}", shown(d))),
+    };
+    if d.contains('@') {
+        // The value may hold a password: it is never shown.
+        let problem = "must not contain credentials (the value is not shown)";
+        // Only what follows the last `@`: a password cannot hide there.
+        let host = d
+            .rsplit_once('@')
+            .and_then(|(_, after)| after.split(['/', '?', '#']).next())
+            .filter(|host| !host.is_empty());
+        return Err(match host {
+            Some(host) => invalid(
+                var,
+                format!(
+                    "{problem}: set it to the bare host {}",
+                    shown(&host.to_ascii_lowercase())
+                ),
+            ),
+            None => invalid(
+                var,
+                format!("{problem}: use a bare host like tenant.us.auth0.com"),
+            ),
+        });
+    }
     if lower.starts_with("http://") {
-        return Err(invalid(
-            var,
-            "must be a host like tenant.us.auth0.com, not a URL with http:// (tokens are only fetched over https)",
+        return Err(fix(
+            "must be a host like tenant.us.auth0.com, not a URL with http:// (keys are only fetched over https)",
         ));
     }
     let host = if lower.starts_with("https://") { &d[8..] } else { d };
     let host = host.strip_suffix('/').unwrap_or(host);
-    let problem = if host.is_empty() {
-        Some("must not be empty: set it to a host like tenant.us.auth0.com")
-    } else if host.contains("://") {
-        Some("must be a host like tenant.us.auth0.com, not a URL")
-    } else if host.contains('@') {
-        Some("must not contain credentials: use a bare host like tenant.us.auth0.com")
-    } else if host.contains(['/', '?', '#']) {
-        Some("must be a bare host like tenant.us.auth0.com, without a path, query or fragment")
-    } else {
-        None
-    };
-    if let Some(p) = problem {
-        return Err(invalid(var, p));
+    if host.is_empty() {
+        return Err(invalid(
+            var,
+            "must not be empty: set it to a host like tenant.us.auth0.com",
+        ));
+    }
+    if host.contains("://") {
+        return Err(fix("must be a host like tenant.us.auth0.com, not a URL"));
+    }
+    if host.contains(['/', '?', '#']) {
+        return Err(fix(
+            "must be a bare host like tenant.us.auth0.com, without a path, query or fragment",
+        ));
     }
     let (name, port) = match host.rsplit_once(':') {
         Some((name, port)) => (name, Some(port)),
@@ -1008,7 +1173,10 @@ pub(crate) fn normalize_domain(var: &'static str, raw: &str) -> Result<String, C
     if !name_ok {
         return Err(invalid(
             var,
-            format!("has an invalid host name: use a host like tenant.us.auth0.com, not {host:?}"),
+            format!(
+                "has an invalid host name: use a host like tenant.us.auth0.com, not {}",
+                shown(host)
+            ),
         ));
     }
     if let Some(port) = port
@@ -1016,7 +1184,10 @@ pub(crate) fn normalize_domain(var: &'static str, raw: &str) -> Result<String, C
     {
         return Err(invalid(
             var,
-            "has an invalid port: use a host like localhost:8443",
+            format!(
+                "has an invalid port: use a host like localhost:8443, not {}",
+                shown(host)
+            ),
         ));
     }
     Ok(host.to_ascii_lowercase())
@@ -1026,14 +1197,20 @@ fn parse_bool(var: &'static str, v: &str) -> Result<bool, ConfigError> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(invalid(var, "must be true or false")),
+        _ => Err(invalid(var, format!("must be true or false, not {}", shown(v)))),
     }
 }
 
 fn parse_seconds(var: &'static str, v: &str, example: &str) -> Result<Duration, ConfigError> {
-    v.parse::<u64>()
-        .map(Duration::from_secs)
-        .map_err(|_| invalid(var, format!("must be a whole number of seconds, like {example}")))
+    v.parse::<u64>().map(Duration::from_secs).map_err(|_| {
+        invalid(
+            var,
+            format!(
+                "must be a whole number of seconds, like {example}, not {}",
+                shown(v)
+            ),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -1060,6 +1237,14 @@ mod tests {
         for bad in ["10.0.0.0/33", "nope", "10.0.0.0/x", ""] {
             assert_eq!(Cidr::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn values_are_shown_quoted_escaped_and_cut() {
+        assert_eq!(shown("maybe"), "\"maybe\"");
+        assert_eq!(shown("a\"b\n"), "\"a\\\"b\\n\"");
+        let long = "é".repeat(100);
+        assert_eq!(shown(&long), format!("{:?}…", "é".repeat(64)));
     }
 
     #[test]
@@ -1140,6 +1325,7 @@ mod proptests {
         "AUTH0_TOKEN_CACHE_ENTRIES",
         "AUTH0_CLIENT_ID",
         "AUTH0_CLIENT_SECRET",
+        "AUTH0_WARM_UP",
     ];
 
     /// Values near what some setting expects, and near misses.
@@ -1242,6 +1428,14 @@ mod proptests {
                     self.others[pick].clone()
                 }
             };
+            // A warm-up would fetch from the (unreachable) domains for up to the HTTP timeout:
+            // its bad values are checked, never a good `true`.
+            let value = match value {
+                Some(v) if name == "AUTH0_WARM_UP" && parse_bool("AUTH0_WARM_UP", v.trim()) == Ok(true) => {
+                    Some("false".to_owned())
+                }
+                other => other,
+            };
             if value.as_deref().is_some_and(|v| !v.trim().is_empty()) {
                 self.set.borrow_mut().insert(name.to_owned());
             }
@@ -1285,6 +1479,7 @@ mod proptests {
             ("AUTH0_TOKEN_CACHE_ENTRIES", "4096"),
             ("AUTH0_CLIENT_ID", "client"),
             ("AUTH0_CLIENT_SECRET", "secret"),
+            ("AUTH0_WARM_UP", "false"),
         ]
         .into_iter()
         .map(|(k, v)| (k, Some(v.to_owned())))

@@ -35,7 +35,7 @@ pub(crate) use build::{ProofOverrides, build_proof, ec_public_jwk, sign_proof};
 pub use htu::normalize_htu;
 pub(crate) use htu::{UrlParts, request_url};
 pub(crate) use nonce::{Nonces, Verdict as NonceVerdict};
-pub use replay::{MemoryReplayStore, ProofUse, ReplayCheck, ReplayOutcome, ReplayStore};
+pub use replay::{HealthCheck, MemoryReplayStore, ProofUse, ReplayCheck, ReplayOutcome, ReplayStore};
 
 type Object = Map<String, Value>;
 

@@ -30,9 +30,10 @@ use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use jsonwebtoken::Algorithm;
-use reqwest::header::{ACCEPT, CACHE_CONTROL, HeaderMap};
+use reqwest::header::{ACCEPT, CACHE_CONTROL, CONNECTION, HeaderMap};
 use serde_json::Value;
 
+use crate::health::KeysState;
 use crate::observe::chain;
 
 /// Largest discovery document or key set accepted, in bytes.
@@ -169,6 +170,8 @@ struct IssuerEntry {
     refresh_at: Instant,
     /// Served as a fallback (refresh failing) until then.
     stale_until: Instant,
+    /// Served past its lifetime after a failed refresh ([`KeyStore::extend_issuer`]).
+    past_lifetime: bool,
     last_used: AtomicU64,
 }
 
@@ -178,6 +181,8 @@ struct KeySetEntry {
     keys: Arc<KeyMap>,
     refresh_at: Instant,
     stale_until: Instant,
+    /// Served past its lifetime after a failed refresh ([`KeyStore::extend_key_set`]).
+    past_lifetime: bool,
     last_used: AtomicU64,
     /// Tick at which a caller took on refreshing this set (0: nobody); see [`KeyStore::cached`].
     refresh_claimed: AtomicU64,
@@ -289,6 +294,17 @@ enum FetchError {
     NotAKeySet,
     #[error("key set has no key usable with the allowed algorithms")]
     NoUsableKey,
+}
+
+/// Which client a fetch goes through.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Via<'a> {
+    /// The validator's shared client, on the caller's runtime.
+    Shared,
+    /// A client of the startup warm-up, on a runtime that ends with it: its requests say
+    /// `Connection: close`, so no connection (nor the pool's idle reaper, which hyper starts on the
+    /// runtime of the first pooled connection) outlives that runtime. See `crate::health`.
+    WarmUp(&'a reqwest::Client),
 }
 
 /// The discovery and key-set cache of one validator.
@@ -413,6 +429,99 @@ impl KeyStore {
         self.fetch_locked(issuer, kid, &mut state).await
     }
 
+    /// Warm-up (and readiness probes): fetches the discovery document and the key set of `issuer`
+    /// unless both are fresh, with no `kid` in mind, under the issuer's single-flight lock (a
+    /// request arriving meanwhile waits for this fetch instead of starting its own). Returns how
+    /// many keys are cached, or why they could not be fetched (the error's whole chain).
+    ///
+    /// With `back_off`, the attempt respects and records the issuer's back-off as a request's fetch
+    /// does (readiness probes: a probe on a down tenant cannot hammer it). The startup warm-up
+    /// leaves it alone, so that requests after a failed warm-up fetch at once.
+    pub(crate) async fn warm(&self, issuer: &str, via: Via<'_>, back_off: bool) -> Result<usize, String> {
+        let flight = self.flight(issuer);
+        let mut state = flight.lock().await;
+        let now = Instant::now();
+        if back_off && state.in_backoff(now) {
+            return Err("backing off after a failed fetch".to_owned());
+        }
+        let result = self.warm_locked(issuer, via, now).await;
+        match &result {
+            Ok(_) => state.succeeded(),
+            Err(_) if back_off => {
+                state.failed(now);
+            }
+            Err(_) => {}
+        }
+        result.map_err(|error| chain(&error))
+    }
+
+    async fn warm_locked(&self, issuer: &str, via: Via<'_>, now: Instant) -> Result<usize, FetchError> {
+        let cached = self
+            .snapshot
+            .load()
+            .issuers
+            .get(issuer)
+            .filter(|entry| now < entry.refresh_at && !entry.past_lifetime)
+            .map(|entry| Arc::clone(&entry.jwks_uri));
+        let jwks_uri = match cached {
+            Some(uri) => uri,
+            None => {
+                let (uri, lifetime) = self.fetch_discovery(via, issuer).await?;
+                self.store_issuer(issuer, Arc::clone(&uri), lifetime);
+                uri
+            }
+        };
+        let fresh = self
+            .snapshot
+            .load()
+            .key_sets
+            .get(&*jwks_uri)
+            .filter(|set| now < set.refresh_at && !set.past_lifetime)
+            .map(|set| set.keys.len());
+        if let Some(count) = fresh {
+            return Ok(count);
+        }
+        let (keys, lifetime) = self.fetch_key_set(via, &jwks_uri).await?;
+        Ok(self.store_key_set(&jwks_uri, keys, lifetime).len())
+    }
+
+    /// Where the keys of `issuer` stand, and how many are usable: fresh (within their lifetime),
+    /// stale (past it, or kept after a failed refresh, but still served) or missing.
+    pub(crate) fn readiness(&self, issuer: &str) -> (KeysState, usize) {
+        let snapshot = self.snapshot.load();
+        let now = Instant::now();
+        let Some(entry) = snapshot.issuers.get(issuer) else {
+            return (KeysState::Missing, 0);
+        };
+        let Some(set) = snapshot.key_sets.get(&*entry.jwks_uri) else {
+            return (KeysState::Missing, 0);
+        };
+        let fresh = |refresh_at: Instant, past: bool| now < refresh_at && !past;
+        if fresh(entry.refresh_at, entry.past_lifetime) && fresh(set.refresh_at, set.past_lifetime) {
+            (KeysState::Fresh, set.keys.len())
+        } else if now < entry.stale_until && now < set.stale_until {
+            (KeysState::Stale, set.keys.len())
+        } else {
+            (KeysState::Missing, 0)
+        }
+    }
+
+    /// Starts [`Self::warm`] (with back-off) in a task of its own, unless a fetch for `issuer` is
+    /// already under way or there is no runtime to run it: a readiness probe keeps an idle
+    /// instance's keys fresh, and fetches them when the warm-up could not.
+    pub(crate) fn kick(self: &Arc<Self>, issuer: &str) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.flight(issuer).try_lock().is_err() {
+            return;
+        }
+        let (store, issuer) = (Arc::clone(self), issuer.to_owned());
+        runtime.spawn(async move {
+            let _ = store.warm(&issuer, Via::Shared, true).await;
+        });
+    }
+
     /// Bumped whenever any cached key set changes (new keys, removed keys, or keys no longer served).
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
@@ -476,7 +585,7 @@ impl KeyStore {
                 return Err(KeyError::UnknownKid);
             }
             state.last_kid_refetch = Some(now);
-            return match self.fetch_key_set(&jwks_uri).await {
+            return match self.fetch_key_set(Via::Shared, &jwks_uri).await {
                 Ok((keys, lifetime)) => {
                     state.succeeded();
                     let keys = self.store_key_set(&jwks_uri, keys, lifetime);
@@ -498,7 +607,7 @@ impl KeyStore {
             self.extend_key_set(&jwks_uri, &set, retry_at);
             return set.keys.get(kid).cloned().ok_or(KeyError::UnknownKid);
         }
-        match self.fetch_key_set(&jwks_uri).await {
+        match self.fetch_key_set(Via::Shared, &jwks_uri).await {
             Ok((keys, lifetime)) => {
                 state.succeeded();
                 let keys = self.store_key_set(&jwks_uri, keys, lifetime);
@@ -548,7 +657,7 @@ impl KeyStore {
             self.extend_issuer(issuer, &entry, retry_at);
             return Ok(Arc::clone(&entry.jwks_uri));
         }
-        match self.fetch_discovery(issuer).await {
+        match self.fetch_discovery(Via::Shared, issuer).await {
             Ok((jwks_uri, lifetime)) => {
                 self.store_issuer(issuer, Arc::clone(&jwks_uri), lifetime);
                 Ok(jwks_uri)
@@ -570,16 +679,21 @@ impl KeyStore {
         }
     }
 
-    async fn fetch_discovery(&self, issuer: &str) -> Result<(Arc<str>, Duration), FetchError> {
+    async fn fetch_discovery(&self, via: Via<'_>, issuer: &str) -> Result<(Arc<str>, Duration), FetchError> {
         let url = discovery_url(issuer);
         let started = Instant::now();
-        let result = self.discovery_at(issuer, &url).await;
+        let result = self.discovery_at(via, issuer, &url).await;
         fetched("discovery", issuer, &url, started, result.as_ref().err());
         result
     }
 
-    async fn discovery_at(&self, issuer: &str, url: &str) -> Result<(Arc<str>, Duration), FetchError> {
-        let (document, max_age) = self.get_json(url).await?;
+    async fn discovery_at(
+        &self,
+        via: Via<'_>,
+        issuer: &str,
+        url: &str,
+    ) -> Result<(Arc<str>, Duration), FetchError> {
+        let (document, max_age) = self.get_json(via, url).await?;
         if document.get("issuer").and_then(Value::as_str) != Some(issuer) {
             return Err(FetchError::IssuerMismatch);
         }
@@ -591,10 +705,10 @@ impl KeyStore {
         Ok((Arc::from(jwks_uri), self.lifetime(max_age)))
     }
 
-    async fn fetch_key_set(&self, url: &str) -> Result<(KeyMap, Duration), FetchError> {
+    async fn fetch_key_set(&self, via: Via<'_>, url: &str) -> Result<(KeyMap, Duration), FetchError> {
         let started = Instant::now();
         let result = async {
-            let (document, max_age) = self.get_json(url).await?;
+            let (document, max_age) = self.get_json(via, url).await?;
             let keys = self.parse_key_set(&document)?;
             Ok((keys, self.lifetime(max_age)))
         }
@@ -604,13 +718,13 @@ impl KeyStore {
     }
 
     /// GET `url`, 200 only, body capped at [`MAX_RESPONSE_BYTES`], parsed as JSON.
-    async fn get_json(&self, url: &str) -> Result<(Value, Option<Duration>), FetchError> {
-        let mut response = self
-            .http
-            .get(url)
-            .header(ACCEPT, "application/json")
-            .send()
-            .await?;
+    async fn get_json(&self, via: Via<'_>, url: &str) -> Result<(Value, Option<Duration>), FetchError> {
+        let request = match via {
+            Via::Shared => self.http.get(url),
+            // Not pooled: the connection would belong to a runtime that goes away.
+            Via::WarmUp(http) => http.get(url).header(CONNECTION, "close"),
+        };
+        let mut response = request.header(ACCEPT, "application/json").send().await?;
         let status = response.status();
         if status != reqwest::StatusCode::OK {
             return Err(FetchError::Status(status.as_u16()));
@@ -682,6 +796,7 @@ impl KeyStore {
             jwks_uri,
             refresh_at: now + lifetime,
             stale_until: now + lifetime + self.settings.stale_limit,
+            past_lifetime: false,
             last_used: AtomicU64::new(self.tick(now)),
         });
         self.update(|snapshot| self.insert_issuer(snapshot, issuer, entry));
@@ -718,6 +833,7 @@ impl KeyStore {
             jwks_uri: Arc::clone(&entry.jwks_uri),
             refresh_at: retry_at.min(entry.stale_until),
             stale_until: entry.stale_until,
+            past_lifetime: true,
             last_used: AtomicU64::new(entry.last_used.load(Ordering::Relaxed)),
         });
         self.update(|snapshot| self.insert_issuer(snapshot, issuer, extended));
@@ -731,6 +847,7 @@ impl KeyStore {
             keys: Arc::clone(&keys),
             refresh_at: now + lifetime,
             stale_until: now + lifetime + self.settings.stale_limit,
+            past_lifetime: false,
             last_used: AtomicU64::new(self.tick(now)),
             refresh_claimed: AtomicU64::new(0),
         });
@@ -759,6 +876,7 @@ impl KeyStore {
             keys: Arc::clone(&set.keys),
             refresh_at: retry_at.min(set.stale_until),
             stale_until: set.stale_until,
+            past_lifetime: true,
             last_used: AtomicU64::new(set.last_used.load(Ordering::Relaxed)),
             refresh_claimed: AtomicU64::new(0),
         });
@@ -784,6 +902,7 @@ impl KeyStore {
             refresh_at: never,
             stale_until: never,
             last_used: AtomicU64::new(self.tick(now)),
+            past_lifetime: false,
         });
         let set = Arc::new(KeySetEntry {
             keys: Arc::new(keys),
@@ -791,6 +910,7 @@ impl KeyStore {
             stale_until: never,
             last_used: AtomicU64::new(self.tick(now)),
             refresh_claimed: AtomicU64::new(0),
+            past_lifetime: false,
         });
         self.update(|snapshot| {
             self.insert_issuer(snapshot, issuer, issuer_entry);
@@ -1267,6 +1387,76 @@ mod tests {
         assert_eq!(counts(&cold), (1, 1));
     }
 
+    #[tokio::test]
+    async fn a_warm_up_caches_discovery_and_keys_without_a_kid() {
+        let issuer = TestIssuer::start();
+        let keys = store(&issuer);
+        let iss = issuer.issuer();
+        assert_eq!(keys.readiness(&iss), (KeysState::Missing, 0));
+        assert_eq!(keys.warm(&iss, Via::Shared, false).await, Ok(1));
+        assert_eq!(counts(&issuer), (1, 1));
+        assert_eq!(keys.readiness(&iss), (KeysState::Fresh, 1));
+        assert!(keys.cached(&iss, "key-1").is_some());
+        // Both fresh: nothing is fetched again.
+        assert_eq!(keys.warm(&iss, Via::Shared, true).await, Ok(1));
+        assert_eq!(counts(&issuer), (1, 1));
+        // Through a client of its own, too.
+        let other = TestIssuer::start();
+        let keys = store(&other);
+        let http = client(&other, Duration::from_secs(5));
+        assert_eq!(keys.warm(&other.issuer(), Via::WarmUp(&http), false).await, Ok(1));
+        assert_eq!(counts(&other), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_failed_warm_up_backs_off_only_when_asked() {
+        let issuer = TestIssuer::start();
+        issuer.set_fault(Fault::ServerError);
+        let keys = store(&issuer);
+        let iss = issuer.issuer();
+        let error = keys.warm(&iss, Via::Shared, false).await.unwrap_err();
+        assert!(error.contains("unexpected HTTP status 500"), "{error}");
+        issuer.set_fault(Fault::None);
+        // The startup warm-up records no back-off: the first request fetches at once.
+        assert!(keys.fetch(&iss, "key-1").await.is_ok());
+
+        // A probe's warm-up does, and respects it.
+        let down = TestIssuer::start();
+        down.set_fault(Fault::ServerError);
+        let keys = store(&down);
+        let iss = down.issuer();
+        assert!(keys.warm(&iss, Via::Shared, true).await.is_err());
+        assert_eq!(counts(&down), (1, 0));
+        let error = keys.warm(&iss, Via::Shared, true).await.unwrap_err();
+        assert!(error.contains("backing off"), "{error}");
+        assert_eq!(counts(&down), (1, 0));
+        assert_eq!(keys.readiness(&iss), (KeysState::Missing, 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readiness_tells_fresh_from_stale_keys() {
+        let issuer = TestIssuer::start();
+        issuer.set_max_age(Some(1));
+        let keys = store(&issuer);
+        let iss = issuer.issuer();
+        keys.warm(&iss, Via::Shared, false).await.unwrap();
+        assert_eq!(keys.readiness(&iss), (KeysState::Fresh, 1));
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        assert_eq!(keys.readiness(&iss), (KeysState::Stale, 1));
+        // A failed refresh keeps the last good keys, for a while: still stale, not fresh.
+        issuer.set_fault(Fault::ServerError);
+        assert!(keys.fetch(&iss, "key-1").await.is_ok());
+        assert_eq!(keys.readiness(&iss), (KeysState::Stale, 1));
+        // A probe's kick refreshes them once the issuer is back (after the back-off).
+        issuer.set_fault(Fault::None);
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        keys.kick(&iss);
+        eventually("the kicked refresh", || {
+            keys.readiness(&iss).0 == KeysState::Fresh
+        })
+        .await;
+    }
+
     /// Defect: an unknown-kid refetch whose request was dropped spent the cooldown without
     /// fetching, so the first token signed with a rotated-in key was refused.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1656,9 +1846,12 @@ mod tests {
         issuer.set_fault(Fault::Oversized);
         let keys = store(&issuer);
         let url = format!("{}.well-known/jwks.json", issuer.issuer());
-        assert!(matches!(keys.get_json(&url).await, Err(FetchError::TooLarge)));
+        assert!(matches!(
+            keys.get_json(Via::Shared, &url).await,
+            Err(FetchError::TooLarge)
+        ));
         issuer.set_fault(Fault::None);
-        assert!(keys.get_json(&url).await.is_ok());
+        assert!(keys.get_json(Via::Shared, &url).await.is_ok());
     }
 
     #[tokio::test]
@@ -1673,13 +1866,13 @@ mod tests {
         );
         assert_eq!(counts(&issuer), (1, 0));
         assert!(matches!(
-            keys.fetch_discovery(&iss).await,
+            keys.fetch_discovery(Via::Shared, &iss).await,
             Err(FetchError::IssuerMismatch)
         ));
         // Not even a trailing-slash difference.
         issuer.set_discovery_issuer(Some(iss.trim_end_matches('/').to_owned()));
         assert!(matches!(
-            keys.fetch_discovery(&iss).await,
+            keys.fetch_discovery(Via::Shared, &iss).await,
             Err(FetchError::IssuerMismatch)
         ));
     }

@@ -13,6 +13,7 @@ mod config;
 mod dpop;
 mod error;
 mod exchange;
+mod health;
 mod jws;
 mod keys;
 #[cfg(feature = "metrics")]
@@ -31,13 +32,16 @@ pub use actix::{AccessToken, DpopNonces, DpopNoncesMiddleware, RequireAuth, Requ
 pub use auth0_macros::require_auth;
 pub use claims::{Actor, Audience, Claims, Scheme, Scopes, TokenClaims};
 pub use config::{Auth0Config, ConfigError, DomainRequest, ErrorHandler, ResolverError};
-pub use dpop::{MemoryReplayStore, ProofUse, ReplayCheck, ReplayOutcome, ReplayStore, normalize_htu};
+pub use dpop::{
+    HealthCheck, MemoryReplayStore, ProofUse, ReplayCheck, ReplayOutcome, ReplayStore, normalize_htu,
+};
 pub use error::AuthError;
 pub use exchange::{
     ClientAssertionKey, ConnectionToken, ConnectionTokenRequest, ExchangeError, ExchangedToken, ExtraValue,
     MAX_EXTRA_VALUES, OnBehalfOfRequest, OnBehalfOfToken, RESERVED_PARAMETERS, SecretToken,
     TokenExchangeRequest,
 };
+pub use health::{IssuerReadiness, KeysState, Readiness, StoreState};
 pub use jsonwebtoken::Algorithm;
 pub use verify::{Auth0, RequestParts};
 

@@ -214,7 +214,7 @@ impl OwnedCredentials {
 pub struct Auth0(pub(crate) Arc<Inner>);
 
 pub(crate) struct Inner {
-    issuers: Vec<String>,
+    pub(crate) issuers: Vec<String>,
     audiences: Vec<String>,
     algorithms: Vec<Algorithm>,
     pub(crate) accepted: Challenges,
@@ -236,9 +236,11 @@ pub(crate) struct Inner {
     /// Rate-limits the warnings of server-side refusals.
     warnings: crate::throttle::Throttle,
     log_subject: bool,
-    keys: Arc<KeyStore>,
+    pub(crate) keys: Arc<KeyStore>,
     token_cache: TokenCache,
-    replay: Arc<dyn ReplayStore>,
+    pub(crate) replay: Arc<dyn ReplayStore>,
+    /// Warm-up and readiness (`crate::health`).
+    pub(crate) health: crate::health::Health,
     pub(crate) error_handler: Option<ErrorHandler>,
     pub(crate) exchange: crate::exchange::Exchange,
 }
@@ -264,6 +266,13 @@ impl Auth0 {
             Some(client) => client,
             None => build_client(&config)?,
         };
+        // The startup warm-up's own client (see `crate::health`): never the shared one.
+        let warm_up = match (config.warm_up, &config.http_client) {
+            (false, _) => None,
+            (true, Some(client)) => Some(client.clone()),
+            (true, None) => Some(build_client(&config)?),
+        };
+        let health = crate::health::Health::new(config.http_timeout);
         let exchange = crate::exchange::Exchange::new(&config, http.clone())?;
         let accepted = match (config.dpop_enabled, config.dpop_required) {
             (false, _) => Challenges::Bearer,
@@ -309,7 +318,7 @@ impl Auth0 {
                 proof.iat_offset.saturating_add(proof.iat_leeway),
             )),
         };
-        Ok(Self(Arc::new(Inner {
+        let auth0 = Self(Arc::new(Inner {
             issuers,
             audiences: config.audiences,
             algorithms: config.algorithms,
@@ -332,9 +341,14 @@ impl Auth0 {
             keys,
             token_cache: TokenCache::new(config.token_cache_entries),
             replay,
+            health,
             error_handler: config.error_handler,
             exchange,
-        })))
+        }));
+        if let Some(client) = warm_up {
+            crate::health::warm_at_startup(&auth0, client);
+        }
+        Ok(auth0)
     }
 
     /// Verifies a request given as plain parts, without Actix: the entry point for another
@@ -1010,6 +1024,33 @@ pub(crate) fn authorize<S: AsRef<str>>(
 }
 
 fn build_client(config: &Auth0Config) -> Result<reqwest::Client, ConfigError> {
+    match client_builder(config, true)?.build() {
+        Ok(client) => Ok(client),
+        // Read and parsed at startup, the file's certificates can still be refused by the TLS
+        // backend (a PEM block that is not an X.509 certificate): say so under its own name.
+        Err(error) if config.ca_file.is_some() && client_builder(config, false)?.build().is_ok() => {
+            let path = config.ca_file.as_ref().map_or("", |ca| ca.path.as_str());
+            Err(ConfigError::Invalid {
+                var: "AUTH0_CA_FILE",
+                problem: format!(
+                    "names {path}, whose certificates cannot be used ({}): point it at a PEM file of CA \
+                     certificates (-----BEGIN CERTIFICATE----- blocks)",
+                    crate::observe::chain(&error)
+                ),
+            })
+        }
+        Err(error) => Err(ConfigError::Invalid {
+            var: "SSL_CERT_FILE",
+            problem: format!(
+                "or the platform's certificates could not be loaded into the HTTP client: {}",
+                crate::observe::chain(&error)
+            ),
+        }),
+    }
+}
+
+/// The shared client's settings, with `AUTH0_CA_FILE`'s certificates or without them.
+fn client_builder(config: &Auth0Config, with_ca_file: bool) -> Result<reqwest::ClientBuilder, ConfigError> {
     let mut builder = reqwest::Client::builder()
         .timeout(config.http_timeout)
         .connect_timeout(config.http_timeout)
@@ -1024,10 +1065,10 @@ fn build_client(config: &Auth0Config) -> Result<reqwest::Client, ConfigError> {
         })?;
         builder = builder.tls_certs_merge(certs);
     }
-    builder.build().map_err(|e| ConfigError::Invalid {
-        var: "SSL_CERT_FILE",
-        problem: format!("or the platform's certificates could not be loaded into the HTTP client: {e}"),
-    })
+    if let (true, Some(ca)) = (with_ca_file, &config.ca_file) {
+        builder = builder.tls_certs_merge(ca.certificates.iter().cloned());
+    }
+    Ok(builder)
 }
 
 fn secs(d: std::time::Duration) -> i64 {

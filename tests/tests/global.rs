@@ -1,4 +1,5 @@
-//! The process-wide validator: `init` once, a second `init` is an error, handlers use it.
+//! The process-wide validator: `init` once (warmed up), a second `init` is an error, handlers use
+//! it.
 
 mod common;
 
@@ -16,7 +17,9 @@ async fn me(claims: Claims) -> String {
 #[tokio::test]
 async fn init_once_then_handlers_use_the_global_validator() {
     let issuer = TestIssuer::start();
-    auth0_runtime::init(issuer.config(AUDIENCE)).expect("first init");
+    // With the warm-up, `init` returns with the keys cached, here inside a running runtime.
+    auth0_runtime::init(issuer.config(AUDIENCE).warm_up(true)).expect("first init");
+    assert_eq!((issuer.discovery_fetches(), issuer.jwks_fetches()), (1, 1));
     assert_eq!(
         auth0_runtime::init(issuer.config(AUDIENCE)).err(),
         Some(ConfigError::AlreadyInitialized)
@@ -38,6 +41,11 @@ async fn init_once_then_handlers_use_the_global_validator() {
     let resp = http.get(&url).bearer_auth(token).send().await.expect("request");
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.text().await.expect("body"), "global-user");
+    assert_eq!(
+        (issuer.discovery_fetches(), issuer.jwks_fetches()),
+        (1, 1),
+        "the first request fetched nothing"
+    );
     let refused = Answer::read(http.get(&url).send().await.expect("request")).await;
     refused.assert_refused(401, "unauthorized");
 }

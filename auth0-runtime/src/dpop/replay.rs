@@ -142,6 +142,78 @@ impl Future for ReplayCheck {
     }
 }
 
+/// The answer of [`ReplayStore::health`]: whether the store can answer now, known at once or
+/// later (a networked store). A future of `Result<(), String>`; the `Err` says why not.
+///
+/// The reason is logged by readiness checks ([`Auth0::ready`](crate::Auth0::ready)) and never sent
+/// to clients nor shown on a health route; still, keep secrets (a password in a URL) out of it.
+///
+/// ```
+/// use auth0_runtime::HealthCheck;
+///
+/// # let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+/// # runtime.block_on(async {
+/// assert_eq!(HealthCheck::healthy().await, Ok(()));
+/// assert!(HealthCheck::unhealthy("connection refused").await.is_err());
+/// let later = HealthCheck::pending(async { Ok(()) }); // e.g. a Redis PING
+/// assert_eq!(later.await, Ok(()));
+/// # });
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct HealthCheck(HealthState);
+
+enum HealthState {
+    Ready(Option<Result<(), String>>),
+    Pending(Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>),
+}
+
+impl HealthCheck {
+    /// The store can answer.
+    pub fn healthy() -> Self {
+        Self(HealthState::Ready(Some(Ok(()))))
+    }
+
+    /// The store cannot answer, because of `reason`.
+    pub fn unhealthy(reason: impl Into<String>) -> Self {
+        Self(HealthState::Ready(Some(Err(reason.into()))))
+    }
+
+    /// The answer of `future`, such as a round trip to a networked store. Bound the wait yourself
+    /// (readiness checks also give up after the validator's HTTP timeout).
+    pub fn pending(future: impl Future<Output = Result<(), String>> + Send + 'static) -> Self {
+        Self(HealthState::Pending(Box::pin(future)))
+    }
+
+    /// Whether the answer is known without waiting.
+    pub(crate) fn is_ready(&self) -> bool {
+        matches!(self.0, HealthState::Ready(_))
+    }
+}
+
+impl fmt::Debug for HealthCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            HealthState::Ready(answer) => f.debug_tuple("Ready").field(answer).finish(),
+            HealthState::Pending(_) => f.write_str("Pending"),
+        }
+    }
+}
+
+impl Future for HealthCheck {
+    type Output = Result<(), String>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().0 {
+            HealthState::Ready(answer) => Poll::Ready(
+                answer
+                    .take()
+                    .unwrap_or_else(|| Err("health check polled after completion".to_owned())),
+            ),
+            HealthState::Pending(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
 /// Remembers which DPoP proofs were already used, so that each is accepted once.
 ///
 /// The verifier calls [`check_and_record`](ReplayStore::check_and_record) only for proofs that
@@ -171,6 +243,17 @@ pub trait ReplayStore: Send + Sync + 'static {
     /// answers [`ReplayOutcome::FirstUse`]. Must never forget an unexpired record to make room
     /// for another: answer [`ReplayOutcome::Unavailable`] instead.
     fn check_and_record(&self, proof: &ProofUse<'_>) -> ReplayCheck;
+
+    /// Whether the store can answer right now, for readiness checks
+    /// ([`Auth0::ready`](crate::Auth0::ready)): a health route reports an instance whose store is
+    /// unreachable as not ready. A networked store makes one cheap round trip (such as Redis
+    /// `PING`), bounded by its own timeout, and answers [`HealthCheck::pending`].
+    ///
+    /// Provided: the default answers [`HealthCheck::healthy`] at once, which is right for a store
+    /// in memory, so existing stores need no change.
+    fn health(&self) -> HealthCheck {
+        HealthCheck::healthy()
+    }
 }
 
 /// The default [`ReplayStore`]: in memory, per process, of fixed size.

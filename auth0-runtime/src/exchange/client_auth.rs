@@ -136,13 +136,13 @@ impl ClientAssertionKey {
         match (&*self.key, self.alg) {
             (SigningKey::Rsa(_), Algorithm::RS256 | Algorithm::PS256)
             | (SigningKey::P256(_), Algorithm::ES256) => Ok(()),
-            (SigningKey::Rsa(_), _) => Err(ConfigError::Invalid {
+            (SigningKey::Rsa(_), alg) => Err(ConfigError::Invalid {
                 var: "AUTH0_CLIENT_ASSERTION_ALG",
-                problem: "must be RS256 or PS256 for an RSA key".to_owned(),
+                problem: format!("must be RS256 or PS256 for an RSA key, not {alg:?}"),
             }),
-            (SigningKey::P256(_), _) => Err(ConfigError::Invalid {
+            (SigningKey::P256(_), alg) => Err(ConfigError::Invalid {
                 var: "AUTH0_CLIENT_ASSERTION_ALG",
-                problem: "must be ES256 for a P-256 key".to_owned(),
+                problem: format!("must be ES256 for a P-256 key, not {alg:?}"),
             }),
         }
     }

@@ -83,7 +83,10 @@ impl Exchange {
         if config.exchange_cache_entries > MAX_CACHE_ENTRIES {
             return Err(ConfigError::Invalid {
                 var: "AUTH0_EXCHANGE_CACHE_ENTRIES",
-                problem: format!("must be at most {MAX_CACHE_ENTRIES}, like 1000 (0 turns the cache off)"),
+                problem: format!(
+                    "must be at most {MAX_CACHE_ENTRIES}, like 1000 (0 turns the cache off), not {}",
+                    config.exchange_cache_entries
+                ),
             });
         }
         let secret = config.client_secret.as_deref();
