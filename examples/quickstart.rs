@@ -12,10 +12,14 @@
 //! `GET /health` is the readiness a load balancer or an orchestrator probes: 200 once the signing
 //! keys are cached, 503 before (with `AUTH0_WARM_UP=true` they are fetched before the port is
 //! bound).
+//!
+//! With `AUTH0_DPOP_NONCE_SECRET` set (base64 of 32 random bytes: `openssl rand -base64 32`), DPoP
+//! server nonces are on, and the embedded mode also prints the nonce round trip: a proof without a
+//! nonce gets 401 `use_dpop_nonce` and a `DPoP-Nonce` header, and the retry with it passes.
 
 use actix_web::{App, HttpResponse, HttpServer, Responder, get};
 use auth0_runtime::testing::{DpopKey, TestIssuer};
-use auth0_runtime::{Auth0, Claims, Readiness, require_auth};
+use auth0_runtime::{Auth0, Claims, DpopNonces, Readiness, require_auth};
 use serde_json::json;
 
 #[get("/api/public")]
@@ -54,13 +58,18 @@ async fn main() -> std::io::Result<()> {
     let port = examples::port(3000);
     // The embedded issuer (when there is no tenant) lives as long as the server.
     // The embedded issuer's keys are cached before the port is bound; a tenant's with AUTH0_WARM_UP.
-    let issuer = examples::init_auth0_with(AUDIENCE, |_, config| config.warm_up(true))?;
+    let nonces = nonce_secret();
+    let issuer = examples::init_auth0_with(AUDIENCE, |_, config| {
+        config.warm_up(true).dpop_nonce_secrets(nonces.clone())
+    })?;
     match &issuer {
-        Some(issuer) => print_try_it(issuer, port),
+        Some(issuer) => print_try_it(issuer, port, &nonces),
         None => println!("Verifying tokens of your tenant; listening on http://localhost:{port}"),
     }
     HttpServer::new(|| {
         App::new()
+            // Successes carry the next nonce when the step changes (server nonces on).
+            .wrap(DpopNonces)
             .service(public)
             .service(private)
             .service(private_scoped)
@@ -73,7 +82,23 @@ async fn main() -> std::io::Result<()> {
 
 const AUDIENCE: &str = "https://quickstart.example.com";
 
-fn print_try_it(issuer: &TestIssuer, port: u16) {
+/// The nonce secret from `AUTH0_DPOP_NONCE_SECRET`, for the embedded mode (a tenant's configuration
+/// reads it itself).
+fn nonce_secret() -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    let Ok(text) = std::env::var("AUTH0_DPOP_NONCE_SECRET") else {
+        return Vec::new();
+    };
+    match base64::engine::general_purpose::STANDARD.decode(text.trim()) {
+        Ok(secret) => vec![secret],
+        Err(_) => {
+            eprintln!("error: AUTH0_DPOP_NONCE_SECRET must be standard base64 (openssl rand -base64 32)");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn print_try_it(issuer: &TestIssuer, port: u16, nonces: &[Vec<u8>]) {
     let base = format!("http://localhost:{port}/api");
     let with_scope = issuer.token().audience(AUDIENCE).scope("read:messages").sign();
     let without_scope = issuer.token().audience(AUDIENCE).sign();
@@ -104,7 +129,28 @@ fn print_try_it(issuer: &TestIssuer, port: u16) {
     println!(
         "The proof is single-use and time-limited: it works once, within 5 minutes of startup (restart the example for a new one).\n"
     );
-    println!("  curl -i {base}/private -H 'Authorization: DPoP {bound}' -H 'DPoP: {proof}'   # 200");
-    println!("  # Sent a second time, or as 'Authorization: Bearer', it is refused (401).");
+    if nonces.is_empty() {
+        println!("  curl -i {base}/private -H 'Authorization: DPoP {bound}' -H 'DPoP: {proof}'   # 200");
+        println!("  # Sent a second time, or as 'Authorization: Bearer', it is refused (401).");
+        println!();
+        return;
+    }
+    // Server nonces: the first proof has none, the retry carries the one the API sends back.
+    // Nonces are stateless, so a validator with the same secret computes the API's current one.
+    let nonce = Auth0::new(issuer.config(AUDIENCE).dpop_nonce_secrets(nonces.to_vec()))
+        .ok()
+        .and_then(|auth0| auth0.dpop_nonce())
+        .unwrap_or_default();
+    let retry = key
+        .proof("GET", &format!("{base}/private"))
+        .access_token(&bound)
+        .nonce(&nonce)
+        .sign();
+    println!("  curl -i {base}/private -H 'Authorization: DPoP {bound}' -H 'DPoP: {proof}'");
+    println!(
+        "  # 401 use_dpop_nonce, with 'DPoP-Nonce: {nonce}': sign a new proof with that nonce and retry:"
+    );
+    println!("  curl -i {base}/private -H 'Authorization: DPoP {bound}' -H 'DPoP: {retry}'   # 200");
+    println!("  # (the nonce is good for one to two minutes after startup)");
     println!();
 }

@@ -19,7 +19,7 @@ fn main() -> std::io::Result<()> {
         issuer.issuer()
     );
     println!(
-        "  export AUTH0_DOMAIN={} AUTH0_AUDIENCE={AUDIENCE} SSL_CERT_FILE={}",
+        "  export AUTH0_DOMAIN={} AUTH0_AUDIENCE={AUDIENCE} AUTH0_CA_FILE={}",
         issuer.domain(),
         ca.display()
     );
