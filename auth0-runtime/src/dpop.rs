@@ -6,6 +6,8 @@
 //! [`ReplayStore`]) are the caller's steps around it.
 
 mod htu;
+#[cfg(feature = "redis")]
+mod redis;
 mod replay;
 
 #[cfg(any(test, feature = "testing"))]
@@ -33,6 +35,9 @@ use crate::jws::{self, Jws, JwsError};
 pub(crate) use build::{ProofOverrides, build_proof, ec_public_jwk, sign_proof};
 pub use htu::normalize_htu;
 pub(crate) use htu::{UrlParts, request_url};
+#[cfg(feature = "redis")]
+pub use redis::{RedisReplayStore, RedisReplayStoreBuilder};
+pub(crate) use replay::FailOpen;
 pub use replay::{MemoryReplayStore, ProofUse, ReplayCheck, ReplayOutcome, ReplayStore};
 
 type Object = Map<String, Value>;

@@ -32,8 +32,11 @@
 //! # Features
 //! - `macros` (default): the [`require_auth`] attribute.
 //! - `testing`: [`testing`], a real issuer on loopback and a token builder, for your tests.
+//! - `redis`: `RedisReplayStore`, a DPoP replay store shared by the instances of an API
+//!   (`AUTH0_REPLAY_STORE=redis://…`).
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::sync::OnceLock;
 
@@ -57,6 +60,8 @@ pub use auth0_macros::require_auth;
 pub use claims::{Actor, Audience, Claims, Scheme, Scopes, TokenClaims};
 pub use config::{Auth0Config, ConfigError, ErrorHandler};
 pub use dpop::{MemoryReplayStore, ProofUse, ReplayCheck, ReplayOutcome, ReplayStore, normalize_htu};
+#[cfg(feature = "redis")]
+pub use dpop::{RedisReplayStore, RedisReplayStoreBuilder};
 pub use error::AuthError;
 pub use jsonwebtoken::Algorithm;
 pub use verify::{Auth0, RequestParts};

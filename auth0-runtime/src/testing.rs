@@ -52,11 +52,15 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 mod dpop;
+#[cfg(feature = "redis")]
+mod redis;
 mod server;
 mod signer;
 mod token;
 
 pub use dpop::{DpopKey, ProofBuilder};
+#[cfg(feature = "redis")]
+pub use redis::RedisServer;
 use signer::{KeyKind, Signer};
 pub use token::TokenBuilder;
 
