@@ -203,6 +203,7 @@ pub struct Auth0Config {
     pub(crate) error_handler: Option<ErrorHandler>,
     pub(crate) replay_store: Option<Arc<dyn ReplayStore>>,
     pub(crate) replay_store_capacity: usize,
+    pub(crate) replay_store_fail_open: bool,
     pub(crate) public_origins: Vec<String>,
     pub(crate) organizations: Vec<String>,
     pub(crate) organization_required: bool,
@@ -234,6 +235,7 @@ impl fmt::Debug for Auth0Config {
             .field("trust_proxy", &self.trust_proxy)
             .field("warm_up", &self.warm_up)
             .field("ca_file", &self.ca_file)
+            .field("replay_store_fail_open", &self.replay_store_fail_open)
             .field("client_id", &self.client_id)
             .field(
                 "client_secret",
@@ -277,6 +279,7 @@ impl Auth0Config {
             error_handler: None,
             replay_store: None,
             replay_store_capacity: crate::MemoryReplayStore::DEFAULT_CAPACITY,
+            replay_store_fail_open: false,
             public_origins: Vec::new(),
             organizations: Vec::new(),
             organization_required: false,
@@ -381,6 +384,12 @@ impl Auth0Config {
                     ),
                 )
             })?;
+        }
+        if let Some(v) = get("AUTH0_REPLAY_STORE") {
+            config.replay_store = replay_store_from_env(&v)?;
+        }
+        if let Some(v) = get("AUTH0_REPLAY_STORE_FAIL_OPEN") {
+            config.replay_store_fail_open = parse_bool("AUTH0_REPLAY_STORE_FAIL_OPEN", &v)?;
         }
         if let Some(v) = get("AUTH0_DPOP_IAT_LEEWAY") {
             config.dpop_iat_leeway = parse_seconds("AUTH0_DPOP_IAT_LEEWAY", &v, "30")?;
@@ -817,9 +826,23 @@ impl Auth0Config {
     }
 
     /// Where DPoP proofs are remembered so each is accepted once (default: a bounded in-memory
-    /// store). Several instances of one API should share a store, e.g. one backed by Redis.
+    /// store). Several instances of one API should share a store, e.g. one backed by Redis
+    /// (`RedisReplayStore`, feature `redis`; `AUTH0_REPLAY_STORE=redis://…` from the
+    /// environment).
     pub fn replay_store(mut self, store: impl ReplayStore) -> Self {
         self.replay_store = Some(Arc::new(store));
+        self
+    }
+
+    /// What a DPoP request gets when the replay store cannot be reached
+    /// ([`ReplayOutcome::Unreachable`](crate::ReplayOutcome::Unreachable): down, or slower than
+    /// its timeout). `false` (the default) fails closed: 503 `temporarily_unavailable` with
+    /// `Retry-After`. `true` fails open: the proof is accepted without a replay check, and a
+    /// warning (at most one every 10 s) counts the proofs accepted so. Bearer requests are never
+    /// affected, and a store that answers it is full still refuses. `AUTH0_REPLAY_STORE_FAIL_OPEN`
+    /// from the environment.
+    pub fn replay_store_fail_open(mut self, fail_open: bool) -> Self {
+        self.replay_store_fail_open = fail_open;
         self
     }
 
@@ -1193,6 +1216,44 @@ pub(crate) fn normalize_domain(var: &'static str, raw: &str) -> Result<String, C
     Ok(host.to_ascii_lowercase())
 }
 
+/// `AUTH0_REPLAY_STORE`: `memory` (the default store), or a Redis URL with the `redis` feature.
+fn replay_store_from_env(v: &str) -> Result<Option<Arc<dyn ReplayStore>>, ConfigError> {
+    if !names_redis(v, cfg!(feature = "redis"))? {
+        return Ok(None);
+    }
+    #[cfg(feature = "redis")]
+    return crate::RedisReplayStore::new(v).map(|store| Some(Arc::new(store) as Arc<dyn ReplayStore>));
+    // `names_redis` refused the URL: this build has no Redis support.
+    #[cfg(not(feature = "redis"))]
+    Ok(None)
+}
+
+/// Whether `AUTH0_REPLAY_STORE` names a Redis store (`false`: the memory store); a Redis URL in a
+/// build without Redis support (`redis_built`) is refused. The value is never repeated in a
+/// refusal: a Redis URL may hold a password.
+fn names_redis(v: &str, redis_built: bool) -> Result<bool, ConfigError> {
+    const VAR: &str = "AUTH0_REPLAY_STORE";
+    let lower = v.to_ascii_lowercase();
+    if lower == "memory" {
+        return Ok(false);
+    }
+    if !(lower.starts_with("redis://") || lower.starts_with("rediss://")) {
+        return Err(invalid(
+            VAR,
+            "must be memory (the default, one store per process) or a Redis URL like \
+             redis://host:6379/0 or rediss://:password@host:6380/0",
+        ));
+    }
+    if !redis_built {
+        return Err(invalid(
+            VAR,
+            "is a Redis URL, but this build has no Redis support: enable the `redis` feature of \
+             auth0-runtime (or set it to memory)",
+        ));
+    }
+    Ok(true)
+}
+
 fn parse_bool(var: &'static str, v: &str) -> Result<bool, ConfigError> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
@@ -1267,6 +1328,58 @@ mod tests {
         );
     }
 
+    /// `AUTH0_REPLAY_STORE`: `memory`, or a Redis URL only in a build with the `redis` feature;
+    /// a refusal never repeats the value (a Redis URL may hold a password).
+    #[test]
+    fn the_replay_store_setting() {
+        for memory in ["memory", "Memory"] {
+            assert_eq!(names_redis(memory, false), Ok(false));
+            assert_eq!(names_redis(memory, true), Ok(false));
+        }
+        let url = "redis://:hunter2@127.0.0.1:6379/2";
+        assert_eq!(names_redis(url, true), Ok(true));
+        assert_eq!(names_redis("REDISS://h:6380", true), Ok(true));
+        let missing = names_redis(url, false).expect_err("no redis feature").to_string();
+        assert_eq!(
+            missing,
+            "AUTH0_REPLAY_STORE is a Redis URL, but this build has no Redis support: enable the \
+             `redis` feature of auth0-runtime (or set it to memory)"
+        );
+        for other in ["memcached://h", "redis:/h", "http://:hunter2@h", "mem"] {
+            let refused = names_redis(other, true).expect_err(other).to_string();
+            assert!(
+                refused.starts_with("AUTH0_REPLAY_STORE must be memory"),
+                "{refused}"
+            );
+            assert!(!refused.contains("hunter2"), "{refused}");
+        }
+    }
+
+    /// Without the `redis` feature, a Redis URL in the environment stops the app at startup and
+    /// names the feature to enable.
+    #[cfg(not(feature = "redis"))]
+    #[test]
+    fn a_redis_url_needs_the_redis_feature() {
+        let env = |name: &str| match name {
+            "AUTH0_DOMAIN" => Some("tenant.us.auth0.com".to_owned()),
+            "AUTH0_AUDIENCE" => Some("https://api.example.com".to_owned()),
+            "AUTH0_REPLAY_STORE" => Some("redis://:hunter2@127.0.0.1:6379/2".to_owned()),
+            _ => None,
+        };
+        let message = Auth0Config::from_lookup(env)
+            .expect_err("no redis feature")
+            .to_string();
+        assert!(
+            message.starts_with("AUTH0_REPLAY_STORE is a Redis URL"),
+            "{message}"
+        );
+        assert!(
+            message.contains("enable the `redis` feature of auth0-runtime"),
+            "{message}"
+        );
+        assert!(!message.contains("hunter2"), "{message}");
+    }
+
     #[test]
     fn bad_domains_are_refused_with_a_fix() {
         for d in [
@@ -1326,6 +1439,8 @@ mod proptests {
         "AUTH0_CLIENT_ID",
         "AUTH0_CLIENT_SECRET",
         "AUTH0_WARM_UP",
+        "AUTH0_REPLAY_STORE",
+        "AUTH0_REPLAY_STORE_FAIL_OPEN",
     ];
 
     /// Values near what some setting expects, and near misses.

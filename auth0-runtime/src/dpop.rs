@@ -7,6 +7,8 @@
 
 mod htu;
 mod nonce;
+#[cfg(feature = "redis")]
+mod redis;
 mod replay;
 
 #[cfg(any(test, feature = "testing"))]
@@ -35,6 +37,9 @@ pub(crate) use build::{ProofOverrides, build_proof, ec_public_jwk, sign_proof};
 pub use htu::normalize_htu;
 pub(crate) use htu::{UrlParts, request_url};
 pub(crate) use nonce::{Nonces, Verdict as NonceVerdict};
+#[cfg(feature = "redis")]
+pub use redis::{RedisReplayStore, RedisReplayStoreBuilder};
+pub(crate) use replay::FailOpen;
 pub use replay::{HealthCheck, MemoryReplayStore, ProofUse, ReplayCheck, ReplayOutcome, ReplayStore};
 
 type Object = Map<String, Value>;

@@ -3,6 +3,7 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::sync::OnceLock;
 
@@ -35,6 +36,8 @@ pub use config::{Auth0Config, ConfigError, DomainRequest, ErrorHandler, Resolver
 pub use dpop::{
     HealthCheck, MemoryReplayStore, ProofUse, ReplayCheck, ReplayOutcome, ReplayStore, normalize_htu,
 };
+#[cfg(feature = "redis")]
+pub use dpop::{RedisReplayStore, RedisReplayStoreBuilder};
 pub use error::AuthError;
 pub use exchange::{
     ClientAssertionKey, ConnectionToken, ConnectionTokenRequest, ExchangeError, ExchangedToken, ExtraValue,

@@ -62,6 +62,8 @@ use tokio::sync::oneshot;
 
 mod claims;
 mod dpop;
+#[cfg(feature = "redis")]
+mod redis;
 mod request;
 mod server;
 mod signer;
@@ -71,6 +73,8 @@ mod token_endpoint;
 pub(crate) use claims::test_claims;
 pub use claims::{ClaimsBuilder, claims};
 pub use dpop::{DpopKey, ProofBuilder};
+#[cfg(feature = "redis")]
+pub use redis::RedisServer;
 pub use request::TestRequestExt;
 use signer::{KeyKind, Signer};
 pub use token::TokenBuilder;

@@ -145,7 +145,7 @@ fn replay_verdict(
             crate::metrics::replay_refused();
             AuthError::InvalidDpopProof("the DPoP proof has already been used")
         }
-        ReplayOutcome::Unavailable => {
+        ReplayOutcome::Unavailable | ReplayOutcome::Unreachable => {
             AuthError::Unavailable("the DPoP proof cannot be checked for reuse right now, try again later")
         }
     };
@@ -311,13 +311,16 @@ impl Auth0 {
             iat_offset: secs(config.dpop_iat_offset),
             max_jti_len: ProofSettings::DEFAULT_MAX_JTI_LEN,
         };
-        let replay = match config.replay_store {
+        let mut replay: Arc<dyn ReplayStore> = match config.replay_store {
             Some(store) => store,
             None => Arc::new(MemoryReplayStore::for_window(
                 config.replay_store_capacity,
                 proof.iat_offset.saturating_add(proof.iat_leeway),
             )),
         };
+        if config.replay_store_fail_open {
+            replay = Arc::new(dpop::FailOpen::new(replay));
+        }
         let auth0 = Self(Arc::new(Inner {
             issuers,
             audiences: config.audiences,

@@ -92,9 +92,15 @@ pub enum ReplayOutcome {
     FirstUse,
     /// Seen before: the request is refused (401 `invalid_dpop_proof`).
     Replay,
-    /// The store cannot record it (full, over a share, or unreachable): the request is refused
-    /// with 503 `temporarily_unavailable` and `Retry-After`, never accepted unrecorded.
+    /// The store answered that it cannot record it (full, or the key or subject is over its
+    /// share): the request is refused with 503 `temporarily_unavailable` and `Retry-After`, never
+    /// accepted unrecorded, whatever the failure policy.
     Unavailable,
+    /// The store did not answer (down, too slow, or failing): the request is refused with 503
+    /// `temporarily_unavailable` and `Retry-After`, unless the validator is configured to fail
+    /// open ([`Auth0Config::replay_store_fail_open`](crate::Auth0Config::replay_store_fail_open)),
+    /// which accepts the proof unchecked and logs a warning.
+    Unreachable,
 }
 
 /// The answer of [`ReplayStore::check_and_record`]: at once, or later (a networked store).
@@ -214,6 +220,57 @@ impl Future for HealthCheck {
     }
 }
 
+/// The fail-open policy around a store: a proof the store could not check (it answered
+/// [`ReplayOutcome::Unreachable`]) is accepted, and a rate-limited warning counts them. A store
+/// that answered [`ReplayOutcome::Unavailable`] (full, over a share) still refuses.
+pub(crate) struct FailOpen {
+    store: std::sync::Arc<dyn ReplayStore>,
+    unchecked: std::sync::Arc<Throttle>,
+}
+
+impl FailOpen {
+    pub(crate) fn new(store: std::sync::Arc<dyn ReplayStore>) -> Self {
+        Self {
+            store,
+            unchecked: std::sync::Arc::new(Throttle::new(std::time::Duration::from_secs(10))),
+        }
+    }
+
+    fn admit(unchecked: &Throttle, outcome: ReplayOutcome) -> ReplayOutcome {
+        if outcome != ReplayOutcome::Unreachable {
+            return outcome;
+        }
+        if let Some(report) = unchecked.event() {
+            tracing::warn!(
+                accepted_unchecked = report.count,
+                seconds = report.seconds,
+                "the DPoP replay store cannot be reached: DPoP proofs are accepted without a \
+                 replay check (AUTH0_REPLAY_STORE_FAIL_OPEN=true)"
+            );
+        }
+        #[cfg(feature = "metrics")]
+        crate::metrics::accepted_unchecked();
+        ReplayOutcome::FirstUse
+    }
+}
+
+impl ReplayStore for FailOpen {
+    fn check_and_record(&self, proof: &ProofUse<'_>) -> ReplayCheck {
+        match self.store.check_and_record(proof) {
+            ReplayCheck::Ready(outcome) => ReplayCheck::Ready(Self::admit(&self.unchecked, outcome)),
+            ReplayCheck::Pending(answer) => {
+                let unchecked = std::sync::Arc::clone(&self.unchecked);
+                ReplayCheck::pending(async move { Self::admit(&unchecked, answer.await) })
+            }
+        }
+    }
+
+    /// The store's own health: fail-open keeps serving, readiness still says the store is down.
+    fn health(&self) -> HealthCheck {
+        self.store.health()
+    }
+}
+
 /// Remembers which DPoP proofs were already used, so that each is accepted once.
 ///
 /// The verifier calls [`check_and_record`](ReplayStore::check_and_record) only for proofs that
@@ -241,7 +298,8 @@ pub trait ReplayStore: Send + Sync + 'static {
     ///
     /// Must be atomic: of two concurrent calls for the same (thumbprint, `jti`), at most one
     /// answers [`ReplayOutcome::FirstUse`]. Must never forget an unexpired record to make room
-    /// for another: answer [`ReplayOutcome::Unavailable`] instead.
+    /// for another: answer [`ReplayOutcome::Unavailable`] instead. A store that cannot be
+    /// reached answers [`ReplayOutcome::Unreachable`], in bounded time.
     fn check_and_record(&self, proof: &ProofUse<'_>) -> ReplayCheck;
 
     /// Whether the store can answer right now, for readiness checks
@@ -807,6 +865,52 @@ mod tests {
             handles.into_iter().map(|h| h.join().unwrap()).sum()
         });
         assert_eq!(accepted, 500);
+    }
+
+    /// A store that answers what it is told to, now or later.
+    struct Fixed(ReplayOutcome, bool);
+
+    impl ReplayStore for Fixed {
+        fn check_and_record(&self, _: &ProofUse<'_>) -> ReplayCheck {
+            let outcome = self.0;
+            if self.1 {
+                ReplayCheck::pending(async move { outcome })
+            } else {
+                ReplayCheck::Ready(outcome)
+            }
+        }
+    }
+
+    /// Failing open accepts what an unreachable store could not check, and nothing else: a full
+    /// store still refuses, a replay is still a replay.
+    #[tokio::test]
+    async fn failing_open_accepts_only_what_could_not_be_checked() {
+        let proof = ProofUse::new("k", "j", "s", NOW + 1, NOW);
+        for later in [false, true] {
+            for (answer, expected) in [
+                (ReplayOutcome::Unreachable, ReplayOutcome::FirstUse),
+                (ReplayOutcome::Unavailable, ReplayOutcome::Unavailable),
+                (ReplayOutcome::Replay, ReplayOutcome::Replay),
+                (ReplayOutcome::FirstUse, ReplayOutcome::FirstUse),
+            ] {
+                let store = FailOpen::new(Arc::new(Fixed(answer, later)));
+                let check = store.check_and_record(&proof);
+                assert_eq!(matches!(check, ReplayCheck::Pending(_)), later);
+                assert_eq!(check.await, expected, "{answer:?}");
+            }
+        }
+        // The in-memory store, full, refuses even when failing open.
+        let full = FailOpen::new(Arc::new(MemoryReplayStore::new(1)));
+        let mut outcomes = Vec::new();
+        for i in 0..10 {
+            let (jkt, subject) = (format!("k{i}"), format!("s{i}"));
+            outcomes.push(
+                full.check_and_record(&ProofUse::new(&jkt, "j", &subject, NOW + 1, NOW))
+                    .await,
+            );
+        }
+        assert_eq!(outcomes[0], ReplayOutcome::FirstUse);
+        assert_eq!(outcomes[9], ReplayOutcome::Unavailable, "{outcomes:?}");
     }
 
     #[tokio::test]
