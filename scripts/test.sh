@@ -15,7 +15,7 @@ REDIS_SERVER=${REDIS_SERVER:-redis-server}
 if ! command -v "$REDIS_SERVER" >/dev/null 2>&1; then
     if ! command -v apt-get >/dev/null 2>&1; then
         echo "scripts/test.sh: $REDIS_SERVER is not installed and this machine has no apt-get:" >&2
-        echo "  install Redis (6.2 or later, the redis-server program) with your package manager," >&2
+        echo "  install Redis (7.0 or later, the redis-server program) with your package manager," >&2
         echo "  or set REDIS_SERVER to the path of a redis-server binary, then run this again." >&2
         exit 1
     fi

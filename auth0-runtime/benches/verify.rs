@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo bench -p auth0-runtime --features testing --bench verify
+//! cargo bench -p auth0-runtime --features testing,redis --bench verify   # with the Redis store
 //! ```
 //!
 //! Every case is a routine `FnMut(iters) -> Duration` that runs `iters` verifications and returns
@@ -11,6 +12,11 @@
 //! machine hits both sides of a ratio alike) and prints each ratio with PASS/FAIL against its
 //! target. `authenticate` is driven by polling its future once with a no-op waker: it must be
 //! `Ready`, which also proves that the hot path does no I/O.
+//!
+//! With the `redis` feature, the DPoP cases also run with a `RedisReplayStore` on a
+//! `redis-server` the bench starts on loopback (skipped, with a note, when there is none), next to
+//! the memory store, both driven by a Tokio runtime (the Redis answer is awaited), one request at a
+//! time and 64 in flight; then end to end, over HTTP through Actix.
 
 #![allow(
     clippy::unwrap_used,
@@ -128,6 +134,11 @@ fn warm_validator(issuer: &TestIssuer, token_cache: bool, dpop: bool, token: &st
     if !token_cache {
         config = config.token_cache_entries(0);
     }
+    warm(config, token)
+}
+
+/// A validator built from `config`, its keys fetched once.
+fn warm(config: auth0_runtime::Auth0Config, token: &str) -> Auth0 {
     let auth0 = Auth0::new(config).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -451,6 +462,14 @@ fn main() {
         m[2] / m[0],
     ));
 
+    // --- DPoP with a shared store (Redis), per call and end to end -----------------------------
+    #[cfg(feature = "redis")]
+    shared::bench_stores(&mut c, &issuer, &token, &mut report);
+    #[cfg(not(feature = "redis"))]
+    report.push(
+        "DPoP with the Redis replay store: not measured (run with --features testing,redis)".to_owned(),
+    );
+
     // --- Growth: token size -----------------------------------------------------------------
     let mut table = vec![
         "Token size (cache off) | token bytes | authenticate | jsonwebtoken::decode | ratio | authenticate::<IgnoredAny> | ratio | cache hit"
@@ -530,5 +549,241 @@ fn main() {
     println!("\n==== Summary (median of {ROUNDS} interleaved rounds of ~{ROUND_TIME:?} per case) ====");
     for line in &report {
         println!("{line}\n");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// DPoP with the memory store and with the Redis store.
+
+#[cfg(feature = "redis")]
+mod shared {
+    use std::sync::mpsc;
+
+    use actix_web::{App, HttpServer, web};
+    use auth0_runtime::testing::RedisServer;
+    use auth0_runtime::{MemoryReplayStore, RedisReplayStore};
+    use tokio::runtime::Runtime;
+    use tokio::task::JoinSet;
+
+    use super::*;
+
+    /// Requests in flight in the throughput cases.
+    const IN_FLIGHT: usize = 64;
+
+    /// `iters` DPoP requests through `authenticate`, awaited on `runtime`: one at a time
+    /// (`in_flight` = 1: the latency of each), or `in_flight` at once (the throughput).
+    fn awaited_routine<'a>(
+        runtime: &'a Runtime,
+        auth0: &'a Auth0,
+        token: &'a str,
+        key: &'a DpopKey,
+        in_flight: usize,
+    ) -> Routine<'a> {
+        let first = runtime.block_on(auth0.authenticate::<Value>(&Request::dpop(token, key)));
+        assert_eq!(first.unwrap().scheme(), Scheme::DPoP);
+        Box::new(move |iters| {
+            let requests: Vec<Request> = (0..iters).map(|_| Request::dpop(token, key)).collect();
+            let start = Instant::now();
+            runtime.block_on(async {
+                if in_flight == 1 {
+                    for req in &requests {
+                        drop(black_box(auth0.authenticate::<Value>(req).await.unwrap()));
+                    }
+                    return;
+                }
+                let mut tasks = JoinSet::new();
+                for req in requests {
+                    if tasks.len() >= in_flight {
+                        tasks.join_next().await.unwrap().unwrap();
+                    }
+                    let auth0 = auth0.clone();
+                    tasks.spawn(async move {
+                        drop(black_box(auth0.authenticate::<Value>(&req).await.unwrap()));
+                    });
+                }
+                while let Some(done) = tasks.join_next().await {
+                    done.unwrap();
+                }
+            });
+            start.elapsed()
+        })
+    }
+
+    /// An Actix server (one worker) with `auth0` in its app data and one protected route;
+    /// stopped when the handle is dropped.
+    struct Api {
+        url: String,
+        handle: actix_web::dev::ServerHandle,
+    }
+
+    impl Drop for Api {
+        fn drop(&mut self) {
+            drop(self.handle.stop(false));
+        }
+    }
+
+    async fn private(claims: auth0_runtime::Claims) -> String {
+        claims.sub.clone()
+    }
+
+    fn serve(auth0: Auth0) -> Api {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}{PATH}", listener.local_addr().unwrap());
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(auth0.clone())
+                        .route(PATH, web::get().to(private))
+                })
+                .workers(1)
+                .listen(listener)
+                .unwrap()
+                .run();
+                tx.send(server.handle()).unwrap();
+                server.await.unwrap();
+            });
+        });
+        Api {
+            url,
+            handle: rx.recv().unwrap(),
+        }
+    }
+
+    /// `iters` sequential DPoP requests over HTTP/1.1 (keep-alive) to `api`, each with a fresh
+    /// proof signed before the clock starts; the client (reqwest) shares the machine.
+    fn http_routine<'a>(
+        runtime: &'a Runtime,
+        http: &'a reqwest::Client,
+        api: &'a Api,
+        token: &'a str,
+        key: &'a DpopKey,
+    ) -> Routine<'a> {
+        let send = move |proof: String| {
+            http.get(&api.url)
+                .header("authorization", format!("DPoP {token}"))
+                .header("dpop", proof)
+                .send()
+        };
+        let first = runtime.block_on(send(fresh_proof(token, key))).unwrap();
+        assert_eq!(first.status(), 200);
+        Box::new(move |iters| {
+            let proofs: Vec<String> = (0..iters).map(|_| fresh_proof(token, key)).collect();
+            let start = Instant::now();
+            runtime.block_on(async {
+                for proof in proofs {
+                    let response = send(proof).await.unwrap();
+                    assert_eq!(response.status(), 200);
+                    drop(black_box(response.bytes().await.unwrap()));
+                }
+            });
+            start.elapsed()
+        })
+    }
+
+    pub(super) fn bench_stores(
+        c: &mut Criterion,
+        issuer: &TestIssuer,
+        token: &str,
+        report: &mut Vec<String>,
+    ) {
+        let server = match RedisServer::try_start_with(&[]) {
+            Ok(server) => server,
+            Err(error) => {
+                let note = format!("DPoP with the Redis replay store: skipped ({error})");
+                println!("note: {note}");
+                report.push(note);
+                return;
+            }
+        };
+        let mut connection = redis::Client::open(server.url())
+            .and_then(|client| client.get_connection())
+            .unwrap();
+        let empty = used_memory(&mut connection);
+        let key = DpopKey::generate();
+        let bound = auth0_token(issuer).bind_to(&key).sign();
+        // Proofs name https://api.example.com, whichever address the request reached.
+        let config = || {
+            issuer
+                .config(AUDIENCE)
+                .public_origins([format!("https://{HOST}")])
+        };
+        // One key and one subject send every proof here: lift the per-caller share (1/8) and make
+        // room for every proof of the run, as Redis has.
+        let records = 4_000_000;
+        let memory = warm(
+            config().replay_store(MemoryReplayStore::new(records).with_share(records)),
+            token,
+        );
+        let store = RedisReplayStore::new(&server.url()).unwrap();
+        let redis = warm(config().replay_store(store), token);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+
+        let mut memory_one = awaited_routine(&runtime, &memory, &bound, &key, 1);
+        let mut redis_one = awaited_routine(&runtime, &redis, &bound, &key, 1);
+        let mut memory_many = awaited_routine(&runtime, &memory, &bound, &key, IN_FLIGHT);
+        let mut redis_many = awaited_routine(&runtime, &redis, &bound, &key, IN_FLIGHT);
+        bench(c, "dpop_store/memory/one_at_a_time", &mut memory_one);
+        bench(c, "dpop_store/redis/one_at_a_time", &mut redis_one);
+        bench(c, "dpop_store/memory/64_in_flight", &mut memory_many);
+        bench(c, "dpop_store/redis/64_in_flight", &mut redis_many);
+        let m = measure(&mut [&mut memory_one, &mut redis_one, &mut memory_many, &mut redis_many]);
+        report.push(format!(
+            "DPoP replay store, authenticate awaited one request at a time (latency): memory {} vs Redis on loopback {} (+{} a request, {:.2}x)",
+            us(m[0]),
+            us(m[1]),
+            us(m[1] - m[0]),
+            m[1] / m[0],
+        ));
+        report.push(format!(
+            "DPoP replay store, {IN_FLIGHT} requests in flight (time per request at full throughput): memory {} vs Redis {} (+{} a request, {:.2}x)",
+            us(m[2]),
+            us(m[3]),
+            us(m[3] - m[2]),
+            m[3] / m[2],
+        ));
+        drop((memory_one, redis_one, memory_many, redis_many));
+
+        // End to end: Actix, HTTP/1.1 on loopback, one client sending one request at a time.
+        let http = reqwest::Client::new();
+        let memory_api = serve(memory.clone());
+        let redis_api = serve(redis.clone());
+        let mut memory_http = http_routine(&runtime, &http, &memory_api, &bound, &key);
+        let mut redis_http = http_routine(&runtime, &http, &redis_api, &bound, &key);
+        bench(c, "dpop_store/memory/http", &mut memory_http);
+        bench(c, "dpop_store/redis/http", &mut redis_http);
+        let m = measure(&mut [&mut memory_http, &mut redis_http]);
+        report.push(format!(
+            "DPoP request end to end (Actix, HTTP/1.1 keep-alive, loopback, sequential): memory {} vs Redis {} (+{} a request, {:.2}x)",
+            us(m[0]),
+            us(m[1]),
+            us(m[1] - m[0]),
+            m[1] / m[0],
+        ));
+
+        // What the records cost Redis.
+        let records: u64 = redis::cmd("DBSIZE").query(&mut connection).unwrap();
+        let used = used_memory(&mut connection);
+        if records > 10_000 {
+            report.push(format!(
+                "Redis memory: {records} records, used_memory {:.1} MiB ({:.1} MiB empty): about {} bytes a record",
+                used as f64 / 1_048_576.0,
+                empty as f64 / 1_048_576.0,
+                used.saturating_sub(empty) / records,
+            ));
+        }
+    }
+
+    /// Redis's `used_memory`, bytes.
+    fn used_memory(connection: &mut redis::Connection) -> u64 {
+        let info: String = redis::cmd("INFO").arg("memory").query(connection).unwrap();
+        info.lines()
+            .find_map(|line| line.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
     }
 }

@@ -22,6 +22,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// [`stop`](Self::stop) and [`restart`](Self::restart) (on the same port) play an outage;
 /// [`pause`](Self::pause) and [`resume`](Self::resume) a server that hangs.
+/// [`start_tls`](Self::start_tls) adds a TLS port with a certificate from a CA of its own, for
+/// `rediss://` URLs.
 ///
 /// ```no_run
 /// use auth0_runtime::testing::{RedisServer, TestIssuer};
@@ -39,15 +41,23 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub struct RedisServer {
     port: u16,
+    tls: Option<Tls>,
     args: Vec<String>,
     dir: PathBuf,
     child: Option<Child>,
+}
+
+/// The TLS side of a server: its port and the CA of its certificate.
+struct Tls {
+    port: u16,
+    ca_pem: String,
 }
 
 impl fmt::Debug for RedisServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisServer")
             .field("port", &self.port)
+            .field("tls_port", &self.tls.as_ref().map(|tls| tls.port))
             .field("args", &self.args)
             .field("running", &self.child.is_some())
             .finish()
@@ -79,8 +89,27 @@ impl RedisServer {
         }
     }
 
+    /// As [`Self::start`], with a TLS port next to the plain one: [`Self::tls_url`] is
+    /// `rediss://localhost:PORT`, with a certificate for `localhost` and `127.0.0.1` from a CA of
+    /// its own, [`Self::ca_pem`]. Clients need not present a certificate.
+    ///
+    /// # Panics
+    ///
+    /// As [`Self::start`].
+    #[track_caller]
+    pub fn start_tls() -> Self {
+        match Self::try_start(&[], true) {
+            Ok(server) => server,
+            Err(error) => kit_failure("starting redis-server", error),
+        }
+    }
+
     /// Starts a server with more arguments, or says why it could not.
     pub fn try_start_with(args: &[&str]) -> io::Result<Self> {
+        Self::try_start(args, false)
+    }
+
+    fn try_start(args: &[&str], tls: bool) -> io::Result<Self> {
         static SERIAL: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "auth0-redis-{}-{}",
@@ -88,16 +117,42 @@ impl RedisServer {
             SERIAL.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir)?;
+        let mut args: Vec<String> = args.iter().map(|&a| a.to_owned()).collect();
+        let tls = if tls {
+            let identity = super::server::identity()?;
+            std::fs::write(dir.join("ca.pem"), &identity.ca_pem)?;
+            std::fs::write(dir.join("server.pem"), &identity.leaf_pem)?;
+            std::fs::write(dir.join("server.key"), &identity.key_pem)?;
+            for (option, file) in [
+                ("--tls-cert-file", "server.pem"),
+                ("--tls-key-file", "server.key"),
+                ("--tls-ca-cert-file", "ca.pem"),
+            ] {
+                args.push(option.to_owned());
+                args.push(dir.join(file).to_string_lossy().into_owned());
+            }
+            args.extend(["--tls-auth-clients".to_owned(), "no".to_owned()]);
+            Some(Tls {
+                port: 0,
+                ca_pem: identity.ca_pem,
+            })
+        } else {
+            None
+        };
         let mut server = Self {
             port: 0,
-            args: args.iter().map(|&a| a.to_owned()).collect(),
+            tls,
+            args,
             dir,
             child: None,
         };
         // A port free a moment ago may be taken by the time the server binds it: try again.
         let mut last = None;
         for _ in 0..5 {
-            server.port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port();
+            server.port = free_port()?;
+            if let Some(tls) = &mut server.tls {
+                tls.port = free_port()?;
+            }
             match server.launch() {
                 Ok(()) => return Ok(server),
                 Err(error) if error.kind() == io::ErrorKind::NotFound => return Err(error),
@@ -115,6 +170,18 @@ impl RedisServer {
     /// `redis://127.0.0.1:PORT`: database 0; append `/N` for another.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `rediss://localhost:TLS_PORT` for a server from [`Self::start_tls`].
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls
+            .as_ref()
+            .map(|tls| format!("rediss://localhost:{}", tls.port))
+    }
+
+    /// The CA (PEM) of the TLS certificate of a server from [`Self::start_tls`].
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|tls| tls.ca_pem.as_str())
     }
 
     /// Whether the server process is running (it may be paused).
@@ -187,6 +254,11 @@ impl RedisServer {
             .arg("--dir")
             .arg(&self.dir)
             .args(["--logfile", "redis.log"])
+            .args(
+                self.tls
+                    .iter()
+                    .flat_map(|tls| ["--tls-port".to_owned(), tls.port.to_string()]),
+            )
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -230,6 +302,10 @@ impl RedisServer {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
 }
 
 /// Whether a Redis server answers `PING` at `address` (any reply: `+PONG`, or `-NOAUTH` with a

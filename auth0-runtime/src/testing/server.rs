@@ -33,9 +33,24 @@ fn rcgen_error(error: rcgen::Error) -> io::Error {
     io::Error::other(format!("rcgen: {error}"))
 }
 
-/// A fresh CA and a leaf for `localhost` and `127.0.0.1` signed by it: the CA in PEM, and the server
-/// configuration presenting the leaf.
-pub(super) fn tls_identity() -> io::Result<(String, Arc<rustls::ServerConfig>)> {
+/// A fresh CA and a leaf for `localhost` and `127.0.0.1` signed by it.
+#[cfg_attr(
+    not(feature = "redis"),
+    allow(dead_code, reason = "the PEM files are for the test Redis server")
+)]
+pub(super) struct Identity {
+    /// The CA certificate, PEM.
+    pub(super) ca_pem: String,
+    ca_der: rustls::pki_types::CertificateDer<'static>,
+    /// The leaf certificate, PEM.
+    pub(super) leaf_pem: String,
+    leaf_der: rustls::pki_types::CertificateDer<'static>,
+    /// The leaf's private key, PKCS#8 PEM.
+    pub(super) key_pem: String,
+    key_der: Vec<u8>,
+}
+
+pub(super) fn identity() -> io::Result<Identity> {
     let ca_key = KeyPair::generate().map_err(rcgen_error)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(rcgen_error)?;
     ca_params.distinguished_name = DistinguishedName::new();
@@ -62,16 +77,28 @@ pub(super) fn tls_identity() -> io::Result<(String, Arc<rustls::ServerConfig>)> 
     leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     leaf_params.use_authority_key_identifier_extension = true;
     let leaf = leaf_params.signed_by(&leaf_key, &ca).map_err(rcgen_error)?;
+    Ok(Identity {
+        ca_pem: ca_cert.pem(),
+        ca_der: ca_cert.der().clone(),
+        leaf_pem: leaf.pem(),
+        leaf_der: leaf.der().clone(),
+        key_pem: leaf_key.serialize_pem(),
+        key_der: leaf_key.serialize_der(),
+    })
+}
 
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+/// A fresh [`Identity`]: the CA in PEM, and the server configuration presenting the leaf.
+pub(super) fn tls_identity() -> io::Result<(String, Arc<rustls::ServerConfig>)> {
+    let id = identity()?;
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key_der));
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(io::Error::other)?
         .with_no_client_auth()
-        .with_single_cert(vec![leaf.der().clone(), ca_cert.der().clone()], key)
+        .with_single_cert(vec![id.leaf_der, id.ca_der], key)
         .map_err(io::Error::other)?;
-    Ok((ca_cert.pem(), Arc::new(config)))
+    Ok((id.ca_pem, Arc::new(config)))
 }
 
 /// Serves `listener` on a thread of its own until the returned sender fires (or is dropped).
