@@ -663,3 +663,35 @@ async fn two_processes_configured_from_the_environment_alone() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The readiness check asks the store: a Redis that does not answer makes the instance unready
+/// (whatever the failure policy), and it is ready again once Redis is back.
+#[tokio::test]
+async fn readiness_reports_an_unreachable_store() {
+    let mut redis = RedisServer::start();
+    let issuer = TestIssuer::start();
+    for fail_open in [false, true] {
+        let auth0 = Auth0::new(
+            issuer
+                .config(AUDIENCE)
+                .replay_store(store(&redis))
+                .replay_store_fail_open(fail_open)
+                .warm_up(true),
+        )
+        .expect("valid configuration");
+        let ready = auth0.ready().await;
+        assert!(ready.is_ready(), "{ready:?}");
+        assert_eq!(ready.replay_store(), auth0_runtime::StoreState::Ready);
+
+        redis.stop();
+        let down = auth0.ready().await;
+        assert!(!down.is_ready(), "fail_open {fail_open}: {down:?}");
+        assert_eq!(down.replay_store(), auth0_runtime::StoreState::Unavailable);
+
+        redis.restart();
+        eventually("ready again", Duration::from_secs(10), || async {
+            auth0.ready().await.is_ready()
+        })
+        .await;
+    }
+}
