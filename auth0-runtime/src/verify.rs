@@ -892,7 +892,8 @@ impl Auth0 {
                 "the access token is not intended for this API",
                 format!(
                     "aud {:?}, this API accepts {:?}{hint}",
-                    claims.aud, self.0.audiences
+                    claims.aud.iter().collect::<Vec<_>>(),
+                    self.0.audiences
                 ),
             ));
         }

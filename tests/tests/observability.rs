@@ -201,7 +201,7 @@ fn each_refusal_is_one_event_with_its_precise_reason() {
         (
             "wrong audience",
             issuer.token().audience("https://other.example.com").sign(),
-            "this API accepts",
+            r#"aud ["https://other.example.com"], this API accepts ["https://api.example.com"]"#,
         ),
         (
             "ID token",
