@@ -121,6 +121,16 @@ fn refused(denied: &Denied, scheme: &'static str, warnings: &Throttle) {
     }
 }
 
+/// Whether a refusal's event will be recorded, so its precise reason is worth building: debug for
+/// client causes, warn for server-side ones.
+pub(crate) fn reason_wanted(server_side: bool) -> bool {
+    if server_side {
+        tracing::enabled!(target: "auth0_runtime", tracing::Level::WARN)
+    } else {
+        tracing::enabled!(target: "auth0_runtime", tracing::Level::DEBUG)
+    }
+}
+
 /// The whole `source()` chain of an error, `outer: inner: innermost`, so a TLS
 /// `UnknownIssuer` under "error sending request" is visible.
 pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {

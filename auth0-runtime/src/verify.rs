@@ -78,8 +78,13 @@ impl Denied {
         }
     }
 
-    fn because(mut self, reason: impl Into<String>) -> Self {
-        self.reason = Some(reason.into());
+    /// Adds the operator's reason, built only when the refusal's event will be recorded: a flood
+    /// of bad requests must not pay for formatting nobody reads.
+    fn because(mut self, reason: impl FnOnce() -> String) -> Self {
+        let server_side = matches!(self.error, AuthError::Unavailable(_) | AuthError::Internal(_));
+        if observe::reason_wanted(server_side) {
+            self.reason = Some(reason());
+        }
         self
     }
 }
@@ -460,7 +465,7 @@ impl Auth0 {
         {
             let error =
                 AuthError::InvalidToken("the access token was issued by an issuer this API does not trust");
-            return Err(Denied::new(error, dpop).because(format!(
+            return Err(Denied::new(error, dpop).because(|| format!(
                 "iss {issuer:?} is not among the domains the resolver allowed for this request: {domains:?}"
             )));
         }
@@ -486,17 +491,18 @@ impl Auth0 {
     /// Finishes a verification whose key was not cached.
     async fn verify_pending(&self, pending: Pending) -> Result<Verified, Denied> {
         let dpop = pending.request.scheme == Scheme::DPoP;
-        let key = self
-            .0
-            .keys
-            .fetch(&pending.issuer, &pending.kid)
-            .await
-            .map_err(|e| match e {
+        let key =
+            self.0
+                .keys
+                .fetch(&pending.issuer, &pending.kid)
+                .await
+                .map_err(|e| {
+                    match e {
                 KeyError::UnknownKid => Denied::new(
                     AuthError::InvalidToken("the access token is signed with an unknown key"),
                     dpop,
                 )
-                .because(format!(
+                .because(|| format!(
                     "kid {:?} is not in the key set of {} (refetched at most once per cooldown)",
                     pending.kid, pending.issuer
                 )),
@@ -504,11 +510,12 @@ impl Auth0 {
                     AuthError::Unavailable("the signing keys cannot be fetched right now, try again later"),
                     dpop,
                 )
-                .because(format!(
+                .because(|| format!(
                     "the key set of {} cannot be fetched and none is cached (see the key-set warnings)",
                     pending.issuer
                 )),
-            })?;
+            }
+                })?;
         // A fresh clock reading: the fetch may have taken a while.
         match self.verify_credentials(&pending.request.borrow(), Some(key), (self.0.clock)()) {
             Attempt::Done(result) => result,
@@ -530,7 +537,7 @@ impl Auth0 {
             } else {
                 "the Authorization header's scheme is neither Bearer nor DPoP"
             };
-            Denied::from(AuthError::MissingCredentials).because(reason)
+            Denied::from(AuthError::MissingCredentials).because(|| reason.to_owned())
         };
         if lines.next().is_some() {
             return Err(
@@ -696,17 +703,21 @@ impl Auth0 {
         let verified = match dpop::verify_proof(proof, &request, &self.0.proof) {
             Ok(v) => v,
             Err(error) => {
-                let reason = dpop::explain(proof, &request);
+                let reason = observe::reason_wanted(false)
+                    .then(|| dpop::explain(proof, &request))
+                    .flatten();
                 return Attempt::Done(Err(Denied { error, dpop, reason }));
             }
         };
         if verified.jkt != bound {
             let error =
                 AuthError::InvalidToken("the access token is bound to another key than the DPoP proof");
-            return Attempt::Done(Err(Denied::new(error, dpop).because(format!(
-                "the token's cnf.jkt is {bound}, the proof's key thumbprint {}",
-                verified.jkt
-            ))));
+            return Attempt::Done(Err(Denied::new(error, dpop).because(|| {
+                format!(
+                    "the token's cnf.jkt is {bound}, the proof's key thumbprint {}",
+                    verified.jkt
+                )
+            })));
         }
         // Server nonces, when on: checked before the proof is recorded, so the retry that
         // carries the nonce is not a replay.
@@ -773,16 +784,14 @@ impl Auth0 {
                 JwsError::TooLarge => "the access token is too large",
                 JwsError::Malformed | JwsError::NotJson => "the access token is malformed",
             };
-            let segments = token.split('.').count();
-            let reason = match (e, segments) {
+            TokenFailure::explained(description, || match (e, token.split('.').count()) {
                 (JwsError::TooLarge, _) => format!("{} bytes, over the 16 KiB cap", token.len()),
                 (_, 5) => "five segments: an encrypted token (JWE). Auth0 issues those when the client \
                            asks for a token without `audience`; request one with the API's identifier as audience"
                     .to_owned(),
                 (_, 3) => "a segment is not strict base64url of a JSON object without duplicate members".to_owned(),
                 (_, n) => format!("{n} segments instead of 3: not a JWT"),
-            };
-            TokenFailure::Denied(AuthError::InvalidToken(description), Some(reason))
+            })
         })?;
         let header: JoseHeader<'_> = serde_json::from_slice(&jws.header)
             .map_err(|_| TokenFailure::invalid("the access token's header is malformed"))?;
@@ -792,7 +801,7 @@ impl Auth0 {
             .ok_or_else(|| {
                 TokenFailure::explained(
                     "the access token is signed with an algorithm this API does not accept",
-                    format!("alg {:?}, accepted: {:?}", header.alg, self.0.algorithms),
+                    || format!("alg {:?}, accepted: {:?}", header.alg, self.0.algorithms),
                 )
             })?;
         if header.crit {
@@ -803,7 +812,7 @@ impl Auth0 {
         if !self.typ_accepted(header.typ.as_deref()) {
             return Err(TokenFailure::explained(
                 "the access token has an unexpected type",
-                format!("typ {:?}", header.typ),
+                || format!("typ {:?}", header.typ),
             ));
         }
         let kid = header
@@ -824,16 +833,15 @@ impl Auth0 {
         let verifier = key.for_alg(alg).ok_or_else(|| {
             TokenFailure::explained(
                 "the access token's signing key cannot be used with its algorithm",
-                format!("key {kid:?} of {issuer} cannot verify {alg:?}"),
+                || format!("key {kid:?} of {issuer} cannot verify {alg:?}"),
             )
         })?;
         verifier
             .verify_sig(jws.signing_input.as_bytes(), &jws.signature)
             .map_err(|_| {
-                TokenFailure::explained(
-                    "the access token's signature is invalid",
-                    format!("the signature does not verify with key {kid:?} of {issuer}"),
-                )
+                TokenFailure::explained("the access token's signature is invalid", || {
+                    format!("the signature does not verify with key {kid:?} of {issuer}")
+                })
             })?;
         self.check_claims(&claims, now)?;
         let claims = Arc::new(claims);
@@ -854,7 +862,7 @@ impl Auth0 {
             None if self.0.resolver.is_some() => Err(TokenFailure::NeedsIssuer(iss.to_owned())),
             _ => Err(TokenFailure::explained(
                 "the access token was issued by an issuer this API does not trust",
-                format!("iss {iss:?}, trusted: {:?}", self.0.issuers),
+                || format!("iss {iss:?}, trusted: {:?}", self.0.issuers),
             )),
         }
     }
@@ -862,21 +870,22 @@ impl Auth0 {
     fn check_claims(&self, claims: &TokenClaims, now: i64) -> Result<(), TokenFailure> {
         let leeway = self.0.leeway;
         if now >= claims.exp.saturating_add(leeway) {
-            return Err(TokenFailure::explained(
-                "the access token has expired",
+            return Err(TokenFailure::explained("the access token has expired", || {
                 format!(
                     "exp is {} s in the past (leeway {leeway} s); if tokens expire at once, check the clocks",
                     now.saturating_sub(claims.exp)
-                ),
-            ));
+                )
+            }));
         }
         if let Some(nbf) = claims.nbf.filter(|nbf| now.saturating_add(leeway) < *nbf) {
             return Err(TokenFailure::explained(
                 "the access token is not valid yet",
-                format!(
-                    "nbf is {} s in the future (leeway {leeway} s): this server's clock is behind the issuer's",
-                    nbf.saturating_sub(now)
-                ),
+                || {
+                    format!(
+                        "nbf is {} s in the future (leeway {leeway} s): this server's clock is behind the issuer's",
+                        nbf.saturating_sub(now)
+                    )
+                },
             ));
         }
         if !self.0.audiences.iter().any(|a| claims.aud.contains(a)) {
@@ -890,11 +899,13 @@ impl Auth0 {
             };
             return Err(TokenFailure::explained(
                 "the access token is not intended for this API",
-                format!(
-                    "aud {:?}, this API accepts {:?}{hint}",
-                    claims.aud.iter().collect::<Vec<_>>(),
-                    self.0.audiences
-                ),
+                || {
+                    format!(
+                        "aud {:?}, this API accepts {:?}{hint}",
+                        claims.aud.iter().collect::<Vec<_>>(),
+                        self.0.audiences
+                    )
+                },
             ));
         }
         let organizations = &self.0.organizations;
@@ -908,7 +919,7 @@ impl Auth0 {
                 Some(org) if !organizations.is_empty() && !organizations.iter().any(|o| o == org) => {
                     return Err(TokenFailure::explained(
                         "the access token is issued for an organization this API does not accept",
-                        format!("org_id {org:?}, accepted: {organizations:?}"),
+                        || format!("org_id {org:?}, accepted: {organizations:?}"),
                     ));
                 }
                 Some(_) => {}
@@ -947,8 +958,11 @@ impl TokenFailure {
         Self::Denied(AuthError::InvalidToken(description), None)
     }
 
-    fn explained(description: &'static str, reason: String) -> Self {
-        Self::Denied(AuthError::InvalidToken(description), Some(reason))
+    fn explained(description: &'static str, reason: impl FnOnce() -> String) -> Self {
+        Self::Denied(
+            AuthError::InvalidToken(description),
+            observe::reason_wanted(false).then(reason),
+        )
     }
 }
 

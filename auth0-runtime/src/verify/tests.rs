@@ -147,3 +147,27 @@ async fn a_nonce_expires_after_two_steps() {
         ))
     );
 }
+
+/// A refusal's precise reason is built only when its event is recorded: a flood of bad tokens
+/// pays for no formatting (nor, for proofs, a second parse) when nobody listens at debug.
+#[test]
+fn reasons_are_built_only_for_a_listener() {
+    let issuer = TestIssuer::offline();
+    let auth0 = issuer.validator("https://api.test");
+    let token = issuer.token().audience("https://other.test").sign();
+    let request = Parts(vec![("authorization", format!("Bearer {token}"))]);
+    let reason = || match auth0.attempt(&request) {
+        Attempt::Done(Err(denied)) => denied.reason,
+        _ => panic!("an offline validator decides at once"),
+    };
+    assert_eq!(reason(), None, "no subscriber, no reason");
+    let listening = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(std::io::sink)
+        .finish();
+    let heard = tracing::subscriber::with_default(listening, reason);
+    assert!(
+        heard.as_deref().is_some_and(|r| r.contains("this API accepts")),
+        "{heard:?}"
+    );
+}
