@@ -964,7 +964,7 @@ fn same_keys(old: &KeyMap, new: &KeyMap) -> bool {
             .all(|(kid, key)| new.get(kid).is_some_and(|other| key.same_key(other)))
 }
 
-fn discovery_url(issuer: &str) -> String {
+pub(crate) fn discovery_url(issuer: &str) -> String {
     if issuer.ends_with('/') {
         format!("{issuer}.well-known/openid-configuration")
     } else {
@@ -1001,7 +1001,7 @@ fn fetched(document: &'static str, issuer: &str, url: &str, started: Instant, er
 }
 
 /// `max-age` of the `Cache-Control` header(s), if any.
-fn max_age(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn max_age(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get_all(CACHE_CONTROL)
         .iter()

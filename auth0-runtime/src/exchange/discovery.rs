@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use reqwest::header::{ACCEPT, CACHE_CONTROL};
+use reqwest::header::ACCEPT;
 use serde_json::Value;
 
 use super::error::ExchangeError;
@@ -64,7 +64,7 @@ impl TokenEndpoint {
 
     async fn fetch(&self, http: &reqwest::Client) -> Result<(Arc<str>, Option<Duration>), ExchangeError> {
         let unusable = ExchangeError::InvalidResponse("the tenant's discovery document is unusable");
-        let url = format!("{}.well-known/openid-configuration", self.issuer);
+        let url = crate::keys::discovery_url(&self.issuer);
         let transport = |e: reqwest::Error| {
             if e.is_timeout() {
                 ExchangeError::Timeout
@@ -81,7 +81,7 @@ impl TokenEndpoint {
         if response.status() != reqwest::StatusCode::OK {
             return Err(ExchangeError::Network);
         }
-        let max_age = max_age(response.headers());
+        let max_age = crate::keys::max_age(response.headers());
         if response
             .content_length()
             .is_some_and(|len| usize::try_from(len).map_or(true, |len| len > MAX_RESPONSE_BYTES))
@@ -108,22 +108,4 @@ impl TokenEndpoint {
             ))?;
         Ok((Arc::from(endpoint), max_age))
     }
-}
-
-/// `max-age` of the `Cache-Control` header(s), if any.
-fn max_age(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get_all(CACHE_CONTROL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|directive| {
-            let (name, value) = directive.split_once('=')?;
-            name.trim()
-                .eq_ignore_ascii_case("max-age")
-                .then(|| value.trim().trim_matches('"').parse::<u64>().ok())
-                .flatten()
-        })
-        .min()
-        .map(Duration::from_secs)
 }
