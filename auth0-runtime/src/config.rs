@@ -120,11 +120,32 @@ pub(crate) type DomainsResolver = Arc<dyn Fn(DomainRequest) -> ResolverFuture + 
 
 /// What a [`Auth0Config::domains_resolver`] is told about a request whose token names an issuer
 /// that is not in the static list.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DomainRequest {
     pub(crate) url: String,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) issuer: String,
+}
+
+/// Headers whose values are credentials: their values never reach a log.
+const SECRET_HEADERS: [&str; 4] = ["authorization", "dpop", "cookie", "proxy-authorization"];
+
+impl fmt::Debug for DomainRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let secret = SECRET_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s));
+                (name.as_str(), if secret { "<redacted>" } else { value.as_str() })
+            })
+            .collect();
+        f.debug_struct("DomainRequest")
+            .field("url", &self.url)
+            .field("headers", &headers)
+            .field("issuer", &self.issuer)
+            .finish()
+    }
 }
 
 impl DomainRequest {
@@ -210,6 +231,7 @@ pub struct Auth0Config {
     pub(crate) log_subject: bool,
     pub(crate) dpop_nonce_secrets: Vec<Vec<u8>>,
     pub(crate) domains_resolver: Option<DomainsResolver>,
+    pub(crate) new_issuers: crate::keys::NewIssuerBudget,
     /// Unix seconds; tests of the crate move it.
     pub(crate) clock: fn() -> i64,
     // Token exchange (see `crate::exchange`).
@@ -286,6 +308,7 @@ impl Auth0Config {
             log_subject: false,
             dpop_nonce_secrets: Vec::new(),
             domains_resolver: None,
+            new_issuers: crate::keys::NewIssuerBudget::default(),
             clock: crate::verify::now,
             exchange_domain: None,
             client_assertion_key: None,
@@ -656,11 +679,31 @@ impl Auth0Config {
         self
     }
 
+    /// Bound the fetches for issuers that a [`Self::domains_resolver`] allowed and nothing is
+    /// cached for yet: at most `concurrent` at once and `per_minute` started per minute, across
+    /// all such issuers (default 4 and 60). A request that would need one more is answered 503
+    /// `temporarily_unavailable` with `Retry-After`. Configured domains never count against it.
+    pub fn new_issuer_fetches(mut self, concurrent: usize, per_minute: u32) -> Self {
+        self.new_issuers = crate::keys::NewIssuerBudget {
+            concurrent,
+            per_minute,
+        };
+        self
+    }
+
     /// Decide per request which issuers are trusted, besides the static domain list: `resolver`
     /// gets the request (URL, headers) and the token's unverified issuer, and returns the allowed
     /// domains (or issuer URLs). Nothing is fetched for an issuer it does not return (401
     /// `invalid_token`); its answer is not cached (it may depend on the request); an error is
     /// logged and answered 503 `temporarily_unavailable`.
+    ///
+    /// The issuer it is given is the token's own claim, before any signature check: anyone can
+    /// write any issuer there. Return domains derived from something you trust (the request's
+    /// host, a tenant table), never the unverified issuer itself: a resolver that echoes it lets
+    /// every forged token name a new server for this API to fetch from. Fetches for issuers
+    /// nothing is cached for are bounded ([`Self::new_issuer_fetches`]), but the bound is shared
+    /// by every caller, so an echoing resolver still lets a flood of forged tokens crowd out real
+    /// new tenants.
     ///
     /// ```
     /// use auth0_runtime::{Auth0Config, DomainRequest, ResolverError};
@@ -976,6 +1019,15 @@ impl Auth0Config {
             120,
             "a request waits for it",
         )?;
+        if self.new_issuers.concurrent == 0 || self.new_issuers.per_minute == 0 {
+            return Err(invalid(
+                "new_issuer_fetches",
+                format!(
+                    "must allow at least one fetch, like (4, 60), not ({}, {}): with none, no new issuer could ever be verified",
+                    self.new_issuers.concurrent, self.new_issuers.per_minute
+                ),
+            ));
+        }
         if self.token_cache_entries > 1_000_000 {
             return Err(invalid(
                 "AUTH0_TOKEN_CACHE_ENTRIES",

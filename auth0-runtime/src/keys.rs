@@ -84,6 +84,62 @@ pub(crate) struct KeySettings {
     pub(crate) pinned: Vec<String>,
     /// How long past its lifetime a document is still served while refreshes fail.
     pub(crate) stale_limit: Duration,
+    /// Budget of fetches for issuers that are neither configured nor cached.
+    pub(crate) new_issuers: NewIssuerBudget,
+}
+
+/// How many fetches for not-yet-cached, unconfigured issuers (those a domains resolver allowed)
+/// may run at once, and how many may start per minute. A resolver that echoes the token's
+/// unverified issuer would otherwise let anyone trigger one discovery fetch per forged token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NewIssuerBudget {
+    pub(crate) concurrent: usize,
+    pub(crate) per_minute: u32,
+}
+
+impl Default for NewIssuerBudget {
+    fn default() -> Self {
+        Self {
+            concurrent: 4,
+            per_minute: 60,
+        }
+    }
+}
+
+/// [`NewIssuerBudget`] at work: a semaphore for the fetches in flight, a token bucket for the
+/// rate (full at start, refilled continuously).
+#[derive(Debug)]
+struct NewIssuerFetches {
+    in_flight: Arc<tokio::sync::Semaphore>,
+    per_minute: u32,
+    /// Tokens left, and when they were counted.
+    bucket: StdMutex<(f64, Instant)>,
+}
+
+impl NewIssuerFetches {
+    fn new(budget: NewIssuerBudget) -> Self {
+        Self {
+            in_flight: Arc::new(tokio::sync::Semaphore::new(budget.concurrent)),
+            per_minute: budget.per_minute,
+            bucket: StdMutex::new((f64::from(budget.per_minute), Instant::now())),
+        }
+    }
+
+    /// A permit for one fetch, held until it ends; `None` when the budget is spent.
+    fn take(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let permit = Arc::clone(&self.in_flight).try_acquire_owned().ok()?;
+        let mut bucket = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        let rate = f64::from(self.per_minute) / 60.0;
+        let elapsed = now.saturating_duration_since(bucket.1).as_secs_f64();
+        let tokens = (bucket.0 + elapsed * rate).min(f64::from(self.per_minute));
+        if tokens < 1.0 {
+            *bucket = (tokens, now);
+            return None;
+        }
+        *bucket = (tokens - 1.0, now);
+        Some(permit)
+    }
 }
 
 impl Default for KeySettings {
@@ -95,6 +151,7 @@ impl Default for KeySettings {
             algorithms: vec![Algorithm::RS256],
             pinned: Vec::new(),
             stale_limit: STALE_LIMIT,
+            new_issuers: NewIssuerBudget::default(),
         }
     }
 }
@@ -108,6 +165,10 @@ pub(crate) enum KeyError {
     /// Nothing usable is cached and fetching failed.
     #[error("the issuer's signing keys are unavailable")]
     Unavailable,
+    /// Nothing is cached for this (unconfigured) issuer and the budget of new-issuer fetches is
+    /// spent for now.
+    #[error("too many fetches for new issuers right now")]
+    Busy,
 }
 
 /// One public key from a key set, pre-parsed for every allowed algorithm it can be used with.
@@ -325,6 +386,7 @@ pub(crate) struct KeyStore {
     generation: AtomicU64,
     /// Origin of the last-used stamps.
     epoch: Instant,
+    new_issuers: NewIssuerFetches,
 }
 
 impl fmt::Debug for KeyStore {
@@ -345,12 +407,13 @@ impl KeyStore {
         settings.cache_max_entries = settings.cache_max_entries.max(2).max(settings.pinned.len());
         Self {
             http,
-            settings,
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             write: StdMutex::new(()),
             flights: StdMutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
             epoch: Instant::now(),
+            new_issuers: NewIssuerFetches::new(settings.new_issuers),
+            settings,
         }
     }
 
@@ -420,8 +483,25 @@ impl KeyStore {
         if let Some(key) = self.fresh(issuer, kid) {
             return Ok(key);
         }
+        // An issuer with nothing cached that nobody configured (a domains resolver allowed it):
+        // the fetch spends the new-issuer budget, unless another caller's fetch is under way
+        // (then this one only waits for it).
+        let mut budget = None;
+        if !self.is_pinned(issuer) && !self.snapshot.load().issuers.contains_key(issuer) {
+            let flight = self.flight(issuer);
+            if let Ok(turn) = flight.try_lock_owned() {
+                let permit = self.new_issuers.take().ok_or(KeyError::Busy)?;
+                budget = Some((turn, permit));
+            }
+        }
         let (store, owned_issuer, owned_kid) = (Arc::clone(self), issuer.to_owned(), kid.to_owned());
-        let work = async move { store.fetch_here(&owned_issuer, &owned_kid).await };
+        let work = async move {
+            match budget {
+                // Both held until the fetch ends, even if the request is gone.
+                Some((mut turn, _permit)) => store.fetch_locked(&owned_issuer, &owned_kid, &mut *turn).await,
+                None => store.fetch_here(&owned_issuer, &owned_kid).await,
+            }
+        };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => runtime.spawn(work).await.unwrap_or(Err(KeyError::Unavailable)),
             Err(_) => work.await,

@@ -299,6 +299,7 @@ impl Auth0 {
                 algorithms: config.algorithms.clone(),
                 pinned: issuers.clone(),
                 stale_limit: config.stale_limit,
+                new_issuers: config.new_issuers,
             },
         ));
         #[cfg(feature = "testing")]
@@ -505,6 +506,15 @@ impl Auth0 {
                 .because(|| format!(
                     "kid {:?} is not in the key set of {} (refetched at most once per cooldown)",
                     pending.kid, pending.issuer
+                )),
+                KeyError::Busy => Denied::new(
+                    AuthError::Unavailable("the signing keys cannot be fetched right now, try again later"),
+                    dpop,
+                )
+                .because(|| format!(
+                    "nothing is cached for {}, and the budget of fetches for new issuers is spent \
+                     (Auth0Config::new_issuer_fetches)",
+                    pending.issuer
                 )),
                 KeyError::Unavailable => Denied::new(
                     AuthError::Unavailable("the signing keys cannot be fetched right now, try again later"),
@@ -910,7 +920,8 @@ impl Auth0 {
         }
         let organizations = &self.0.organizations;
         if self.0.organization_required || !organizations.is_empty() {
-            match claims.org_id.as_deref() {
+            // An empty `org_id` names no organization: the same as none.
+            match claims.org_id.as_deref().filter(|org| !org.is_empty()) {
                 None => {
                     return Err(TokenFailure::invalid(
                         "the access token is not issued for an organization",

@@ -110,6 +110,137 @@ async fn the_domains_resolver_decides_per_request_and_before_any_fetch() {
     assert_eq!(down.retry_after.as_deref(), Some("30"));
 }
 
+/// Loopback "issuers" that accept connections and never answer, counting them.
+struct Silent {
+    ports: Vec<u16>,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Silent {
+    fn start(count: usize) -> Self {
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let ports = (0..count)
+            .map(|_| {
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+                let port = listener.local_addr().expect("address").port();
+                let accepted = Arc::clone(&accepted);
+                std::thread::spawn(move || {
+                    let mut held = Vec::new();
+                    for stream in listener.incoming().flatten() {
+                        accepted.fetch_add(1, Ordering::SeqCst);
+                        held.push(stream);
+                    }
+                });
+                port
+            })
+            .collect();
+        Self { ports, accepted }
+    }
+
+    fn issuer(&self, i: usize) -> String {
+        format!("https://127.0.0.1:{}/", self.ports[i])
+    }
+}
+
+#[tokio::test]
+async fn forged_issuers_cannot_make_unbounded_fetches_through_an_echoing_resolver() {
+    let home = TestIssuer::start();
+    // The resolver the docs warn against: it trusts whatever issuer the token names.
+    let config = home
+        .config(AUDIENCE)
+        .http_timeout(std::time::Duration::from_secs(1))
+        .new_issuer_fetches(2, 3)
+        .domains_resolver(|request: DomainRequest| {
+            let issuer = request.unverified_issuer().to_owned();
+            async move { Ok::<_, ResolverError>(vec![issuer]) }
+        });
+    let (base, _server) = api(Auth0::new(config).expect("valid configuration"));
+    let silent = Silent::start(9);
+    let forged = |i: usize| {
+        let token = home.token().audience(AUDIENCE).issuer(silent.issuer(i)).sign();
+        format!("Bearer {token}")
+    };
+
+    // Six forged issuers at once: two fetches run, the other four are refused without one.
+    let answers = futures_util::future::join_all((0..6).map(|i| {
+        let (base, authorization) = (base.clone(), forged(i));
+        async move { get(&base, &[("authorization", &authorization)]).await.0 }
+    }))
+    .await;
+    for answer in &answers {
+        answer.assert_refused(503, "temporarily_unavailable");
+        assert_eq!(answer.retry_after.as_deref(), Some("30"));
+    }
+    assert_eq!(silent.accepted.load(Ordering::SeqCst), 2);
+
+    // The two fetches have timed out: one more may start this minute (3 per minute), then none.
+    for i in 6..9 {
+        get(&base, &[("authorization", &forged(i))])
+            .await
+            .0
+            .assert_refused(503, "temporarily_unavailable");
+    }
+    assert_eq!(silent.accepted.load(Ordering::SeqCst), 3);
+
+    // The configured issuer is not concerned.
+    let token = home.token().audience(AUDIENCE).sign();
+    assert_eq!(
+        get(&base, &[("authorization", &format!("Bearer {token}"))])
+            .await
+            .0
+            .status,
+        200
+    );
+}
+
+#[test]
+fn the_new_issuer_budget_must_allow_a_fetch() {
+    let config = Auth0Config::new("tenant.auth0.com", AUDIENCE).new_issuer_fetches(0, 10);
+    let error = Auth0::new(config).expect_err("no fetch allowed");
+    assert!(error.to_string().starts_with("new_issuer_fetches "), "{error}");
+}
+
+#[tokio::test]
+async fn a_domain_requests_debug_output_hides_credentials() {
+    let home = TestIssuer::start();
+    let seen = Arc::new(std::sync::Mutex::new(String::new()));
+    let record = Arc::clone(&seen);
+    let config = home
+        .config(AUDIENCE)
+        .domains_resolver(move |request: DomainRequest| {
+            *record.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = format!("{request:?}");
+            async { Ok::<_, ResolverError>(Vec::new()) }
+        });
+    let (base, _server) = api(Auth0::new(config).expect("valid configuration"));
+    let token = home
+        .token()
+        .audience(AUDIENCE)
+        .issuer("https://elsewhere.example.com/")
+        .sign();
+    let authorization = format!("Bearer {token}");
+    let (answer, _) = get(
+        &base,
+        &[
+            ("authorization", &authorization),
+            ("cookie", "session=cookie-secret"),
+            ("proxy-authorization", "Basic proxy-secret"),
+            ("x-tenant", "acme"),
+        ],
+    )
+    .await;
+    answer.assert_refused(401, "invalid_token");
+    let debug = seen
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    assert!(debug.contains("\"x-tenant\", \"acme\""), "{debug}");
+    assert!(debug.contains("https://elsewhere.example.com/"), "{debug}");
+    for secret in [token.as_str(), "cookie-secret", "proxy-secret"] {
+        assert!(!debug.contains(secret), "{secret} in {debug}");
+    }
+    assert_eq!(debug.matches("<redacted>").count(), 3, "{debug}");
+}
+
 #[tokio::test]
 async fn organizations_are_an_allow_list_or_a_requirement() {
     let api = Api::start_with(|c| c.organizations(["org_acme", "org_globex"]));
@@ -132,6 +263,10 @@ async fn organizations_are_an_allow_list_or_a_requirement() {
             api.token().claim("org_id", 42).sign(),
             "the access token is not issued for an organization",
         ),
+        (
+            api.token().claim("org_id", "").sign(),
+            "the access token is not issued for an organization",
+        ),
     ] {
         let answer = api.bearer("/below", &token).await;
         answer.assert_refused(401, "invalid_token");
@@ -148,6 +283,15 @@ async fn organizations_are_an_allow_list_or_a_requirement() {
     api.bearer("/below", &api.token().sign())
         .await
         .assert_refused(401, "invalid_token");
+    // An empty `org_id` names no organization.
+    let empty = api
+        .bearer("/below", &api.token().claim("org_id", "").sign())
+        .await;
+    empty.assert_refused(401, "invalid_token");
+    assert_eq!(
+        empty.description(),
+        Some("the access token is not issued for an organization")
+    );
 
     let env = |name: &str| match name {
         "AUTH0_DOMAIN" => Some("tenant.auth0.com".to_owned()),
