@@ -233,6 +233,8 @@ type KeyMap = HashMap<Box<str>, Arc<VerifyingKey>>;
 #[derive(Debug)]
 struct IssuerEntry {
     jwks_uri: Arc<str>,
+    /// The document's https `token_endpoint`, if it names one (token exchange uses it).
+    token_endpoint: Option<Arc<str>>,
     /// Served by the hot path until then.
     refresh_at: Instant,
     /// Served as a fallback (refresh failing) until then.
@@ -319,6 +321,8 @@ struct FlightState {
     failures: u32,
     /// No fetch before this instant (after a failure).
     retry_at: Option<Instant>,
+    /// How the last discovery fetch failed: what callers get while backing off from it.
+    discovery_failure: Option<DiscoveryError>,
 }
 
 impl FlightState {
@@ -339,6 +343,7 @@ impl FlightState {
     fn succeeded(&mut self) {
         self.failures = 0;
         self.retry_at = None;
+        self.discovery_failure = None;
     }
 }
 
@@ -361,6 +366,37 @@ enum FetchError {
     NotAKeySet,
     #[error("key set has no key usable with the allowed algorithms")]
     NoUsableKey,
+}
+
+/// Why an issuer's discovery document is not at hand: what token exchange reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DiscoveryError {
+    /// The tenant did not answer in time.
+    Timeout,
+    /// The tenant could not be reached, or answered with an error status.
+    Network,
+    /// The document is not a discovery document for this issuer.
+    Unusable,
+    /// The document names no https `token_endpoint`.
+    NoTokenEndpoint,
+}
+
+impl From<&FetchError> for DiscoveryError {
+    fn from(error: &FetchError) -> Self {
+        match error {
+            FetchError::Http(e) if e.is_timeout() => Self::Timeout,
+            FetchError::Http(_) | FetchError::Status(_) => Self::Network,
+            _ => Self::Unusable,
+        }
+    }
+}
+
+/// What a discovery document gave.
+#[derive(Debug)]
+struct Discovered {
+    jwks_uri: Arc<str>,
+    token_endpoint: Option<Arc<str>>,
+    lifetime: Duration,
 }
 
 /// Which client a fetch goes through.
@@ -534,7 +570,7 @@ impl KeyStore {
         match &result {
             Ok(_) => state.succeeded(),
             Err(_) if back_off => {
-                state.failed(now);
+                state.failed(Instant::now());
             }
             Err(_) => {}
         }
@@ -552,9 +588,8 @@ impl KeyStore {
         let jwks_uri = match cached {
             Some(uri) => uri,
             None => {
-                let (uri, lifetime) = self.fetch_discovery(via, issuer).await?;
-                self.store_issuer(issuer, Arc::clone(&uri), lifetime);
-                uri
+                let discovered = self.fetch_discovery(via, issuer).await?;
+                Arc::clone(&self.store_issuer(issuer, discovered).jwks_uri)
             }
         };
         let fresh = self
@@ -567,7 +602,7 @@ impl KeyStore {
         if let Some(count) = fresh {
             return Ok(count);
         }
-        let (keys, lifetime) = self.fetch_key_set(via, &jwks_uri).await?;
+        let (keys, lifetime) = self.fetch_key_set(via, issuer, &jwks_uri).await?;
         Ok(self.store_key_set(&jwks_uri, keys, lifetime).len())
     }
 
@@ -671,7 +706,7 @@ impl KeyStore {
                 return Err(KeyError::UnknownKid);
             }
             state.last_kid_refetch = Some(now);
-            return match self.fetch_key_set(Via::Shared, &jwks_uri).await {
+            return match self.fetch_key_set(Via::Shared, issuer, &jwks_uri).await {
                 Ok((keys, lifetime)) => {
                     state.succeeded();
                     let keys = self.store_key_set(&jwks_uri, keys, lifetime);
@@ -679,7 +714,7 @@ impl KeyStore {
                 }
                 Err(error) => {
                     tracing::warn!(%issuer, url = %jwks_uri, error = %chain(&error), "refetching the key set for an unknown kid failed");
-                    state.failed(now);
+                    state.failed(Instant::now());
                     Err(KeyError::UnknownKid)
                 }
             };
@@ -693,7 +728,7 @@ impl KeyStore {
             self.extend_key_set(&jwks_uri, &set, retry_at);
             return set.keys.get(kid).cloned().ok_or(KeyError::UnknownKid);
         }
-        match self.fetch_key_set(Via::Shared, &jwks_uri).await {
+        match self.fetch_key_set(Via::Shared, issuer, &jwks_uri).await {
             Ok((keys, lifetime)) => {
                 state.succeeded();
                 let keys = self.store_key_set(&jwks_uri, keys, lifetime);
@@ -705,7 +740,8 @@ impl KeyStore {
                 key.ok_or(KeyError::UnknownKid)
             }
             Err(error) => {
-                let retry_at = state.failed(now);
+                // Backing off counts from the failure, not from when the fetch began.
+                let retry_at = state.failed(Instant::now());
                 match stale {
                     Some(set) => {
                         tracing::warn!(%issuer, url = %jwks_uri, error = %chain(&error), "refreshing the key set failed; serving the last good keys");
@@ -731,41 +767,83 @@ impl KeyStore {
         now: Instant,
         state: &mut FlightState,
     ) -> Result<Arc<str>, KeyError> {
+        match self.issuer_entry(issuer, now, state).await {
+            Ok(entry) => Ok(Arc::clone(&entry.jwks_uri)),
+            Err(_) => Err(KeyError::Unavailable),
+        }
+    }
+
+    /// The discovery result of `issuer`: cached, fetched, or stale after a failed refresh. While
+    /// backing off from a failure, callers get that failure without a fetch.
+    async fn issuer_entry(
+        &self,
+        issuer: &str,
+        now: Instant,
+        state: &mut FlightState,
+    ) -> Result<Arc<IssuerEntry>, DiscoveryError> {
         let existing = self.snapshot.load().issuers.get(issuer).cloned();
         if let Some(entry) = &existing
             && now < entry.refresh_at
         {
-            return Ok(Arc::clone(&entry.jwks_uri));
+            return Ok(Arc::clone(entry));
         }
         let stale = existing.filter(|entry| now < entry.stale_until);
         if let Some(retry_at) = state.retry_at.filter(|at| now < *at) {
-            let entry = stale.ok_or(KeyError::Unavailable)?;
+            let entry = stale.ok_or(state.discovery_failure.unwrap_or(DiscoveryError::Network))?;
             self.extend_issuer(issuer, &entry, retry_at);
-            return Ok(Arc::clone(&entry.jwks_uri));
+            return Ok(entry);
         }
         match self.fetch_discovery(Via::Shared, issuer).await {
-            Ok((jwks_uri, lifetime)) => {
-                self.store_issuer(issuer, Arc::clone(&jwks_uri), lifetime);
-                Ok(jwks_uri)
-            }
+            Ok(discovered) => Ok(self.store_issuer(issuer, discovered)),
             Err(error) => {
-                let retry_at = state.failed(now);
+                // Backing off counts from the failure, not from when the fetch began.
+                let retry_at = state.failed(Instant::now());
+                state.discovery_failure = Some(DiscoveryError::from(&error));
                 match stale {
                     Some(entry) => {
                         tracing::warn!(%issuer, error = %chain(&error), "refreshing the discovery document failed; using the last good one");
                         self.extend_issuer(issuer, &entry, retry_at);
-                        Ok(Arc::clone(&entry.jwks_uri))
+                        Ok(entry)
                     }
                     None => {
                         tracing::warn!(%issuer, error = %chain(&error), "fetching the discovery document failed");
-                        Err(KeyError::Unavailable)
+                        Err(DiscoveryError::from(&error))
                     }
                 }
             }
         }
     }
 
-    async fn fetch_discovery(&self, via: Via<'_>, issuer: &str) -> Result<(Arc<str>, Duration), FetchError> {
+    /// The https `token_endpoint` of `issuer`'s discovery document: from the same cached document
+    /// as its keys, fetched under the same single flight and back-off. Like a key fetch, the work
+    /// runs in a task of its own: dropping this future only stops waiting for it.
+    pub(crate) async fn token_endpoint(self: &Arc<Self>, issuer: &str) -> Result<Arc<str>, DiscoveryError> {
+        let now = Instant::now();
+        if let Some(entry) = self.snapshot.load().issuers.get(issuer)
+            && now < entry.refresh_at
+        {
+            return entry
+                .token_endpoint
+                .clone()
+                .ok_or(DiscoveryError::NoTokenEndpoint);
+        }
+        let (store, issuer) = (Arc::clone(self), issuer.to_owned());
+        let work = async move {
+            let flight = store.flight(&issuer);
+            let mut state = flight.lock().await;
+            let entry = store.issuer_entry(&issuer, Instant::now(), &mut state).await?;
+            entry
+                .token_endpoint
+                .clone()
+                .ok_or(DiscoveryError::NoTokenEndpoint)
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime.spawn(work).await.unwrap_or(Err(DiscoveryError::Network)),
+            Err(_) => work.await,
+        }
+    }
+
+    async fn fetch_discovery(&self, via: Via<'_>, issuer: &str) -> Result<Discovered, FetchError> {
         let url = discovery_url(issuer);
         let started = Instant::now();
         let result = self.discovery_at(via, issuer, &url).await;
@@ -773,12 +851,7 @@ impl KeyStore {
         result
     }
 
-    async fn discovery_at(
-        &self,
-        via: Via<'_>,
-        issuer: &str,
-        url: &str,
-    ) -> Result<(Arc<str>, Duration), FetchError> {
+    async fn discovery_at(&self, via: Via<'_>, issuer: &str, url: &str) -> Result<Discovered, FetchError> {
         let (document, max_age) = self.get_json(via, url).await?;
         if document.get("issuer").and_then(Value::as_str) != Some(issuer) {
             return Err(FetchError::IssuerMismatch);
@@ -788,10 +861,24 @@ impl KeyStore {
             .and_then(Value::as_str)
             .filter(|uri| is_https_url(uri))
             .ok_or(FetchError::BadJwksUri)?;
-        Ok((Arc::from(jwks_uri), self.lifetime(max_age)))
+        let token_endpoint = document
+            .get("token_endpoint")
+            .and_then(Value::as_str)
+            .filter(|uri| is_https_url(uri))
+            .map(Arc::from);
+        Ok(Discovered {
+            jwks_uri: Arc::from(jwks_uri),
+            token_endpoint,
+            lifetime: self.lifetime(max_age),
+        })
     }
 
-    async fn fetch_key_set(&self, via: Via<'_>, url: &str) -> Result<(KeyMap, Duration), FetchError> {
+    async fn fetch_key_set(
+        &self,
+        via: Via<'_>,
+        issuer: &str,
+        url: &str,
+    ) -> Result<(KeyMap, Duration), FetchError> {
         let started = Instant::now();
         let result = async {
             let (document, max_age) = self.get_json(via, url).await?;
@@ -799,7 +886,7 @@ impl KeyStore {
             Ok((keys, self.lifetime(max_age)))
         }
         .await;
-        fetched("key_set", "", url, started, result.as_ref().err());
+        fetched("key_set", issuer, url, started, result.as_ref().err());
         result
     }
 
@@ -876,16 +963,23 @@ impl KeyStore {
         result
     }
 
-    fn store_issuer(&self, issuer: &str, jwks_uri: Arc<str>, lifetime: Duration) {
+    fn store_issuer(&self, issuer: &str, discovered: Discovered) -> Arc<IssuerEntry> {
         let now = Instant::now();
+        let Discovered {
+            jwks_uri,
+            token_endpoint,
+            lifetime,
+        } = discovered;
         let entry = Arc::new(IssuerEntry {
             jwks_uri,
+            token_endpoint,
             refresh_at: now + lifetime,
             stale_until: now + lifetime + self.settings.stale_limit,
             past_lifetime: false,
             last_used: AtomicU64::new(self.tick(now)),
         });
-        self.update(|snapshot| self.insert_issuer(snapshot, issuer, entry));
+        self.update(|snapshot| self.insert_issuer(snapshot, issuer, Arc::clone(&entry)));
+        entry
     }
 
     fn is_pinned(&self, issuer: &str) -> bool {
@@ -917,6 +1011,7 @@ impl KeyStore {
         }
         let extended = Arc::new(IssuerEntry {
             jwks_uri: Arc::clone(&entry.jwks_uri),
+            token_endpoint: entry.token_endpoint.clone(),
             refresh_at: retry_at.min(entry.stale_until),
             stale_until: entry.stale_until,
             past_lifetime: true,
@@ -985,6 +1080,7 @@ impl KeyStore {
         let never = now + MAX_LIFETIME;
         let issuer_entry = Arc::new(IssuerEntry {
             jwks_uri: Arc::clone(&url),
+            token_endpoint: None,
             refresh_at: never,
             stale_until: never,
             last_used: AtomicU64::new(self.tick(now)),

@@ -297,7 +297,11 @@ impl Auth0 {
                 cache_max_entries: config.cache_max_entries,
                 refetch_cooldown: config.refetch_cooldown,
                 algorithms: config.algorithms.clone(),
-                pinned: issuers.clone(),
+                pinned: issuers
+                    .iter()
+                    .cloned()
+                    .chain(exchange.issuer().map(str::to_owned))
+                    .collect(),
                 stale_limit: config.stale_limit,
                 new_issuers: config.new_issuers,
             },

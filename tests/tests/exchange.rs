@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use actix_web::{HttpResponse, get, post, web};
-use auth0_runtime::testing::{Algorithm, Fault, TestClient, TestIssuer, TokenReply, TokenRequest};
+use auth0_runtime::testing::{Algorithm, Endpoint, Fault, TestClient, TestIssuer, TokenReply, TokenRequest};
 use auth0_runtime::{
     AccessToken, Auth0, Auth0Config, ClientAssertionKey, ConfigError, ConnectionTokenRequest, ExchangeError,
     OnBehalfOfRequest, TokenExchangeRequest, require_auth,
@@ -863,17 +863,68 @@ async fn the_token_endpoint_is_discovered_once_and_checked() {
     assert_eq!((e.status(), e.code()), (502, "invalid_response"));
     other.issuer.set_discovery_issuer(None);
     other.issuer.set_fault(Fault::Down);
+    // Past the back-off of the first failure (1 s); the next one doubles it.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let e = other
         .exchange(TokenExchangeRequest::new("t", CUSTOM_TYPE))
         .await
         .expect_err("down");
     assert_eq!(e.code(), "network_error");
     other.issuer.set_fault(Fault::None);
+    // Backed off like a key fetch (2 s after a second failure), then asked again.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     other
         .exchange(TokenExchangeRequest::new("t", CUSTOM_TYPE))
         .await
-        .expect("a failure is not cached");
+        .expect("a failure is not kept past its back-off");
     assert!(other.requests().len() == 1);
+}
+
+#[tokio::test]
+async fn keys_and_exchange_share_one_discovery_document() {
+    let s = Setup::new();
+    s.issuer.reset_counters();
+    let (base, _server) = serve(Some(s.auth0.clone()));
+    // Verifying the caller fetches discovery; the exchange reuses it.
+    let answer = get(&base, "/api/connection/google-oauth2", Some(&s.caller())).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!((s.issuer.discovery_fetches(), s.issuer.jwks_fetches()), (1, 1));
+    assert_eq!(s.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_failing_discovery_is_fetched_once_and_its_failure_shared() {
+    let s = Setup::with(|c| c.exchange_cache_entries(0).http_timeout(Duration::from_secs(1)));
+    s.issuer.reset_counters();
+    // Slower than the client's timeout: eight concurrent exchanges wait for one fetch and all
+    // get its timeout, together (not eight timeouts in a row).
+    s.issuer
+        .set_fault_on(Endpoint::Discovery, Fault::Slow(Duration::from_secs(3)));
+    let started = std::time::Instant::now();
+    let calls = (0..8).map(|i| s.exchange(TokenExchangeRequest::new(format!("t{i}"), CUSTOM_TYPE)));
+    let results = futures_util::future::join_all(calls).await;
+    for result in &results {
+        let e = result.as_ref().expect_err("timeout");
+        assert_eq!((e.status(), e.code()), (504, "timeout_error"));
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(s.issuer.discovery_fetches(), 1);
+
+    // An outage: ten exchanges within the back-off make no fetch and get the same failure.
+    s.issuer.set_fault_on(Endpoint::Discovery, Fault::ServerError);
+    for i in 0..10 {
+        let e = s
+            .exchange(TokenExchangeRequest::new(format!("u{i}"), CUSTOM_TYPE))
+            .await
+            .expect_err("backing off");
+        assert_eq!(e.code(), "timeout_error");
+    }
+    assert_eq!(s.issuer.discovery_fetches(), 1);
+    assert!(s.requests().is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------

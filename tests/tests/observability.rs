@@ -164,6 +164,11 @@ fn a_verification_is_one_span_with_its_outcome_and_no_token() {
     // The key set's first fetch is an event with its URL, duration and outcome.
     let fetches = seen.events_with("document", "key_set");
     assert!(fetches.iter().any(|f| f.get("outcome").map(String::as_str) == Some("success") && f.contains_key("duration_ms")));
+    // Key-set events name their issuer, like discovery events.
+    assert!(
+        fetches.iter().all(|f| f.get("issuer") == Some(&issuer.issuer())),
+        "{fetches:?}"
+    );
     assert!(!seen.text().contains(&token), "a token was logged");
 
     // With the opt-in, the subject is recorded.

@@ -19,6 +19,7 @@ mod error;
 mod request;
 mod response;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
@@ -32,7 +33,7 @@ pub use request::{
 pub use response::{ConnectionToken, ExchangedToken, OnBehalfOfToken, SecretToken};
 
 use crate::config::{Auth0Config, ConfigError};
-use crate::keys::MAX_RESPONSE_BYTES;
+use crate::keys::{KeyStore, MAX_RESPONSE_BYTES};
 use crate::verify::{Auth0, now};
 use cache::ExchangeCache;
 use discovery::TokenEndpoint;
@@ -147,7 +148,7 @@ impl Exchange {
             }
             (_, Some(domain)) => {
                 let host = crate::config::normalize_domain("AUTH0_DOMAIN", &domain)?;
-                Some(TokenEndpoint::new(format!("https://{host}/"), config.cache_ttl))
+                Some(TokenEndpoint::new(format!("https://{host}/")))
             }
             (None, None) => None,
         };
@@ -157,6 +158,14 @@ impl Exchange {
             endpoint,
             cache: ExchangeCache::new(config.exchange_cache_entries),
         })
+    }
+}
+
+impl Exchange {
+    /// The issuer whose token endpoint is called, if exchange is configured: the key store keeps
+    /// its discovery document like a configured domain's.
+    pub(crate) fn issuer(&self) -> Option<&str> {
+        self.endpoint.as_ref().map(TokenEndpoint::issuer)
     }
 }
 
@@ -252,7 +261,7 @@ impl Auth0 {
                 code: prepared.flow.code(),
             });
         };
-        let fetch = || send(&exchange.http, client, endpoint, &prepared);
+        let fetch = || send(&exchange.http, &self.0.keys, client, endpoint, &prepared);
         let issued = exchange
             .cache
             .get_or_fetch(prepared.key, prepared.force_refresh, now, fetch)
@@ -272,12 +281,13 @@ fn transport_error(error: &reqwest::Error) -> ExchangeError {
 /// One POST to the token endpoint, and its answer checked.
 async fn send(
     http: &reqwest::Client,
+    keys: &Arc<KeyStore>,
     client: &Client,
     endpoint: &TokenEndpoint,
     prepared: &Prepared,
 ) -> Result<Issued, ExchangeError> {
     let flow = prepared.flow;
-    let url = endpoint.url(http).await?;
+    let url = endpoint.url(keys).await?;
     let assertion = match &client.auth {
         ClientAuth::Basic(_) => None,
         ClientAuth::Assertion(key) => Some(
