@@ -534,7 +534,7 @@ impl KeyStore {
         let work = async move {
             match budget {
                 // Both held until the fetch ends, even if the request is gone.
-                Some((mut turn, _permit)) => store.fetch_locked(&owned_issuer, &owned_kid, &mut *turn).await,
+                Some((mut turn, _permit)) => store.fetch_locked(&owned_issuer, &owned_kid, &mut turn).await,
                 None => store.fetch_here(&owned_issuer, &owned_kid).await,
             }
         };

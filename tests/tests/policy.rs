@@ -121,8 +121,12 @@ impl Silent {
         let accepted = Arc::new(AtomicUsize::new(0));
         let ports = (0..count)
             .map(|_| {
-                let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-                let port = listener.local_addr().expect("address").port();
+                let (listener, port) = match std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr().map(|a| (l, a.port())))
+                {
+                    Ok(bound) => bound,
+                    Err(error) => panic!("bind: {error}"),
+                };
                 let accepted = Arc::clone(&accepted);
                 std::thread::spawn(move || {
                     let mut held = Vec::new();
