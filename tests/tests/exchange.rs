@@ -371,7 +371,9 @@ async fn an_expired_subject_or_actor_token_is_refused_before_any_request() {
         "subject_token has expired",
     );
     check(
-        s.obo(OnBehalfOfRequest::new(&expired, "https://b")).await.map(drop),
+        s.obo(OnBehalfOfRequest::new(&expired, "https://b"))
+            .await
+            .map(drop),
         profile,
         "subject_token has expired",
     );
@@ -383,9 +385,11 @@ async fn an_expired_subject_or_actor_token_is_refused_before_any_request() {
         "subject_token has expired",
     );
     check(
-        s.exchange(TokenExchangeRequest::new(&live, ACCESS_TOKEN_TYPE).actor_token(&expired, ACCESS_TOKEN_TYPE))
-            .await
-            .map(drop),
+        s.exchange(
+            TokenExchangeRequest::new(&live, ACCESS_TOKEN_TYPE).actor_token(&expired, ACCESS_TOKEN_TYPE),
+        )
+        .await
+        .map(drop),
         profile,
         "actor_token has expired",
     );
@@ -411,7 +415,14 @@ async fn scopes_outside_rfc_6749_syntax_are_refused_before_any_request() {
     let s = Setup::new();
     s.issuer.reset_counters();
     let caller = s.caller();
-    for scope in ["read\twrite", "read\nwrite", "read\u{a0}write", "caf\u{e9}", "a\"b", "a\\b"] {
+    for scope in [
+        "read\twrite",
+        "read\nwrite",
+        "read\u{a0}write",
+        "caf\u{e9}",
+        "a\"b",
+        "a\\b",
+    ] {
         for result in [
             s.obo(OnBehalfOfRequest::new(&caller, "https://b").scope(scope))
                 .await
@@ -1355,7 +1366,8 @@ async fn a_cached_answer_is_not_served_after_the_subject_token_expires() {
     let live = s.caller();
     let obo = || OnBehalfOfRequest::new(&short, "https://b");
     let vault = || ConnectionTokenRequest::new("google-oauth2", &short);
-    let acting = || TokenExchangeRequest::new(&live, ACCESS_TOKEN_TYPE).actor_token(&short, ACCESS_TOKEN_TYPE);
+    let acting =
+        || TokenExchangeRequest::new(&live, ACCESS_TOKEN_TYPE).actor_token(&short, ACCESS_TOKEN_TYPE);
     for _ in 0..2 {
         let token = s.obo(obo()).await.expect("obo");
         assert_eq!(token.expires_in, 86_400, "the answer's own lifetime is reported");
@@ -1372,7 +1384,10 @@ async fn a_cached_answer_is_not_served_after_the_subject_token_expires() {
         expired(s.connection(vault()).await.map(drop)),
         "subject_token has expired"
     );
-    assert_eq!(expired(s.exchange(acting()).await.map(drop)), "actor_token has expired");
+    assert_eq!(
+        expired(s.exchange(acting()).await.map(drop)),
+        "actor_token has expired"
+    );
     assert_eq!(s.requests().len(), 3);
 }
 
@@ -1397,7 +1412,10 @@ async fn scopes_differing_only_in_spaces_share_an_entry_and_send_the_same_bytes(
     assert!(sent.iter().all(|r| r.body == sent[0].body));
     // A tab is not a separator: refused, never answered from the "read write" entry.
     let e = s.obo(obo("read\twrite")).await.expect_err("tab");
-    assert_eq!((e.status(), e.code()), (400, "get_token_by_exchange_profile_error"));
+    assert_eq!(
+        (e.status(), e.code()),
+        (400, "get_token_by_exchange_profile_error")
+    );
     assert_eq!(s.requests().len(), 3);
 }
 
@@ -1405,7 +1423,11 @@ async fn scopes_differing_only_in_spaces_share_an_entry_and_send_the_same_bytes(
 async fn an_absurd_expires_in_is_clamped_to_366_days() {
     const MAX: u64 = 366 * 24 * 60 * 60;
     let s = Setup::new();
-    for expires_in in [json!(9_000_000_000_000_000_u64), json!("99999999999999999999999"), json!(1e300)] {
+    for expires_in in [
+        json!(9_000_000_000_000_000_u64),
+        json!("99999999999999999999999"),
+        json!(1e300),
+    ] {
         s.issuer.push_token_reply(TokenReply::json(
             200,
             json!({"access_token": "long", "expires_in": expires_in}),

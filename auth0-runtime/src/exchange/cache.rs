@@ -245,16 +245,28 @@ mod tests {
             async { Ok(issued(1000)) }
         };
         for now in [0, 500, 939] {
-            cache.get_or_fetch([1; 32], false, None, || now, fetch).await.unwrap();
+            cache
+                .get_or_fetch([1; 32], false, None, || now, fetch)
+                .await
+                .unwrap();
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        cache.get_or_fetch([1; 32], false, None, || 940, fetch).await.unwrap();
+        cache
+            .get_or_fetch([1; 32], false, None, || 940, fetch)
+            .await
+            .unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 2);
-        cache.get_or_fetch([1; 32], true, None, || 0, fetch).await.unwrap();
+        cache
+            .get_or_fetch([1; 32], true, None, || 0, fetch)
+            .await
+            .unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 3, "forced");
         // A token living 60 s or less is never stored.
         let short = || async { Ok(issued(60)) };
-        cache.get_or_fetch([2; 32], false, None, || 0, short).await.unwrap();
+        cache
+            .get_or_fetch([2; 32], false, None, || 0, short)
+            .await
+            .unwrap();
         assert_eq!(cache.len(), 1);
     }
 
@@ -301,7 +313,12 @@ mod tests {
             async { Err(ExchangeError::Network) }
         };
         for _ in 0..3 {
-            assert!(cache.get_or_fetch([1; 32], false, None, || 0, failing).await.is_err());
+            assert!(
+                cache
+                    .get_or_fetch([1; 32], false, None, || 0, failing)
+                    .await
+                    .is_err()
+            );
         }
         assert_eq!((calls.load(Ordering::SeqCst), cache.len()), (3, 0));
 
@@ -322,7 +339,10 @@ mod tests {
         let cache = ExchangeCache::new(3);
         let fetch = || async { Ok(issued(1000)) };
         for i in 0..10u8 {
-            cache.get_or_fetch([i; 32], false, None, || 0, fetch).await.unwrap();
+            cache
+                .get_or_fetch([i; 32], false, None, || 0, fetch)
+                .await
+                .unwrap();
             assert!(cache.len() <= 3);
         }
         let calls = AtomicUsize::new(0);
@@ -331,10 +351,16 @@ mod tests {
             async { Ok(issued(1000)) }
         };
         for i in 7..10u8 {
-            cache.get_or_fetch([i; 32], false, None, || 0, counted).await.unwrap();
+            cache
+                .get_or_fetch([i; 32], false, None, || 0, counted)
+                .await
+                .unwrap();
         }
         assert_eq!(calls.load(Ordering::SeqCst), 0, "the newest three are kept");
-        cache.get_or_fetch([0; 32], false, None, || 0, counted).await.unwrap();
+        cache
+            .get_or_fetch([0; 32], false, None, || 0, counted)
+            .await
+            .unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 1, "the oldest went first");
         assert!(cache.state().order.len() <= 16);
     }

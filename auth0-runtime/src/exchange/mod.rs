@@ -257,7 +257,13 @@ impl Auth0 {
         let fetch = || send(&exchange.http, client, endpoint, &prepared);
         let issued = exchange
             .cache
-            .get_or_fetch(prepared.key, prepared.force_refresh, prepared.not_after(), now, fetch)
+            .get_or_fetch(
+                prepared.key,
+                prepared.force_refresh,
+                prepared.not_after(),
+                now,
+                fetch,
+            )
             .await?;
         Ok(issued.at(now()))
     }

@@ -780,7 +780,10 @@ impl TokenExchangeRequest {
             key: key.finish(),
             force_refresh: self.force_refresh,
             subject_exp: unverified_exp(token),
-            actor_exp: self.actor.as_ref().and_then(|(actor, _)| unverified_exp(&actor.0)),
+            actor_exp: self
+                .actor
+                .as_ref()
+                .and_then(|(actor, _)| unverified_exp(&actor.0)),
         })
     }
 }
@@ -1140,10 +1143,13 @@ mod tests {
         let p = TokenExchangeRequest::new("tok", "urn:t")
             .scope(scope)
             .prepare(Flow::Exchange)?;
-        Ok(p.fields.iter().find(|(n, _)| *n == "scope").map(|(_, v)| match v {
-            FieldValue::Text(v) => v.clone(),
-            _ => panic!("scope is text"),
-        }))
+        Ok(p.fields
+            .iter()
+            .find(|(n, _)| *n == "scope")
+            .map(|(_, v)| match v {
+                FieldValue::Text(v) => v.clone(),
+                _ => panic!("scope is text"),
+            }))
     }
 
     #[test]
@@ -1153,7 +1159,10 @@ mod tests {
             ("read write", Some("read write")),
             ("write read", Some("read write")),
             ("  write   read read ", Some("read write")),
-            ("openid offline_access read:data", Some("offline_access openid read:data")),
+            (
+                "openid offline_access read:data",
+                Some("offline_access openid read:data"),
+            ),
             ("a!#[]~ b", Some("a!#[]~ b")),
             ("   ", None),
             ("", None),
@@ -1178,7 +1187,10 @@ mod tests {
             assert_eq!((status, code.as_str()), (400, EXCHANGE_CODE), "{scope:?}");
             assert!(text.starts_with("scope must be"), "{text}");
             assert!(
-                OnBehalfOfRequest::new("tok", "https://b").scope(scope).prepare().is_err(),
+                OnBehalfOfRequest::new("tok", "https://b")
+                    .scope(scope)
+                    .prepare()
+                    .is_err(),
                 "{scope:?}"
             );
         }
@@ -1192,8 +1204,14 @@ mod tests {
 
     #[test]
     fn the_exp_of_a_jwt_is_read_without_verifying() {
-        assert_eq!(unverified_exp(&jwt(r#"{"sub":"a","exp":1700000000}"#)), Some(1_700_000_000));
-        assert_eq!(unverified_exp(&jwt(r#"{"exp":1700000000.9}"#)), Some(1_700_000_000));
+        assert_eq!(
+            unverified_exp(&jwt(r#"{"sub":"a","exp":1700000000}"#)),
+            Some(1_700_000_000)
+        );
+        assert_eq!(
+            unverified_exp(&jwt(r#"{"exp":1700000000.9}"#)),
+            Some(1_700_000_000)
+        );
         assert_eq!(unverified_exp(&jwt(r#"{"exp":1e300}"#)), Some(i64::MAX));
         assert_eq!(unverified_exp(&jwt(r#"{"exp":-5}"#)), Some(-5));
         for opaque in [
@@ -1218,7 +1236,10 @@ mod tests {
     fn an_expired_subject_or_actor_is_refused() {
         let live = jwt(r#"{"exp":2000}"#);
         let dead = jwt(r#"{"exp":1000}"#);
-        let check = |p: Prepared| p.check_expiry(1000).map_err(|e| (e.code().to_owned(), e.description().into_owned()));
+        let check = |p: Prepared| {
+            p.check_expiry(1000)
+                .map_err(|e| (e.code().to_owned(), e.description().into_owned()))
+        };
         let vault = ConnectionTokenRequest::new("c", &dead).prepare().unwrap();
         assert_eq!(
             check(vault),
