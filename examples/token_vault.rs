@@ -16,7 +16,8 @@
 //! - `GET /api/connection/{connection}`: the caller's token exchanged at Token Vault; answers
 //!   `{"connection", "scope", "expires_at"}`, never the upstream token itself.
 //! - `GET /api/on-behalf-of?audience=…&scope=…`: a token for a downstream API; answers
-//!   `{"audience", "scope", "expires_in", "token_type", "issued_token_type"}`.
+//!   `{"audience", "scope", "expires_in", "token_type", "issued_token_type"}`, or, without
+//!   `audience`, 400 `invalid_request`.
 //!
 //! A failed exchange is the handler's `?`: `ExchangeError` answers with the token endpoint's status
 //! and `error` (or 502/504 `network_error`, `timeout_error`, …) in the usual JSON body.
@@ -52,6 +53,9 @@ async fn connection(
 
 #[derive(Deserialize)]
 struct Downstream {
+    // Optional here so that a missing `audience` reaches the exchange, which answers the JSON 400
+    // `invalid_request`; a required field would fail the extractor with Actix's plain-text 400.
+    #[serde(default)]
     audience: String,
     scope: Option<String>,
 }
@@ -111,10 +115,11 @@ fn print_try_it(issuer: &TestIssuer, port: u16) {
         "  curl -i '{base}/on-behalf-of?audience=https%3A%2F%2Fbilling.example.com&scope=read%3Ainvoices' \
          -H \"Authorization: Bearer $TOKEN\""
     );
+    println!("  curl -i {base}/on-behalf-of -H \"Authorization: Bearer $TOKEN\"   # 400, no audience");
     println!("  curl -i {base}/connection/google-oauth2                    # 401, no token");
     println!();
     println!(
         "A repeat exchange with the same inputs is answered from the cache until 60 s before the token \
-         expires."
+         expires, and never after the caller's token has."
     );
 }

@@ -39,8 +39,10 @@ use crate::observe::chain;
 mod jwk;
 
 use jwk::parse_jwk;
+#[cfg(all(test, feature = "testing"))]
+use jwk::rsa_material;
 #[cfg(test)]
-use jwk::{der_header, der_unsigned_integer, rsa_material};
+use jwk::{der_header, der_unsigned_integer};
 
 /// Largest discovery document or key set accepted, in bytes.
 pub(crate) const MAX_RESPONSE_BYTES: usize = 1 << 20;
@@ -50,7 +52,7 @@ pub(crate) const STALE_LIMIT: Duration = Duration::from_secs(24 * 60 * 60);
 /// every request fetch).
 const MIN_LIFETIME: Duration = Duration::from_secs(1);
 /// Longest lifetime given to a fetched document (keeps `Instant` arithmetic far from overflow).
-const MAX_LIFETIME: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(366 * 24 * 60 * 60);
 /// Back-off after the first failed fetch; doubles with each further failure, up to [`BACKOFF_MAX`].
 const BACKOFF_START: Duration = Duration::from_secs(1);
 /// Longest back-off between two fetch attempts for one issuer.

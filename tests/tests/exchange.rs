@@ -342,6 +342,109 @@ async fn invalid_input_is_refused_before_any_request() {
 }
 
 #[tokio::test]
+async fn an_expired_subject_or_actor_token_is_refused_before_any_request() {
+    let s = Setup::new();
+    s.issuer.reset_counters();
+    let expired = s
+        .issuer
+        .token()
+        .audience(AUDIENCE)
+        .subject("auth0|alice")
+        .expires_in(-10)
+        .sign();
+    let live = s.caller();
+    let check = |r: Result<(), ExchangeError>, code: &str, description: &str| {
+        let e = r.expect_err(description);
+        assert_eq!(
+            (e.status(), e.code(), e.description().as_ref()),
+            (400, code, description),
+            "{e:?}"
+        );
+    };
+    let vault = "get_access_token_for_connection_error";
+    let profile = "get_token_by_exchange_profile_error";
+    check(
+        s.connection(ConnectionTokenRequest::new("google-oauth2", &expired))
+            .await
+            .map(drop),
+        vault,
+        "subject_token has expired",
+    );
+    check(
+        s.obo(OnBehalfOfRequest::new(&expired, "https://b"))
+            .await
+            .map(drop),
+        profile,
+        "subject_token has expired",
+    );
+    check(
+        s.exchange(TokenExchangeRequest::new(&expired, ACCESS_TOKEN_TYPE))
+            .await
+            .map(drop),
+        profile,
+        "subject_token has expired",
+    );
+    check(
+        s.exchange(
+            TokenExchangeRequest::new(&live, ACCESS_TOKEN_TYPE).actor_token(&expired, ACCESS_TOKEN_TYPE),
+        )
+        .await
+        .map(drop),
+        profile,
+        "actor_token has expired",
+    );
+    // Even when asked to bypass the cache.
+    check(
+        s.obo(OnBehalfOfRequest::new(&expired, "https://b").force_refresh(true))
+            .await
+            .map(drop),
+        profile,
+        "subject_token has expired",
+    );
+    assert!(s.requests().is_empty());
+    assert_eq!(s.issuer.discovery_fetches(), 0, "not even discovery");
+    // An opaque subject token has no exp to read: it goes to the endpoint as before.
+    s.exchange(TokenExchangeRequest::new("opaque-external-token", CUSTOM_TYPE))
+        .await
+        .expect("opaque");
+    assert_eq!(s.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn scopes_outside_rfc_6749_syntax_are_refused_before_any_request() {
+    let s = Setup::new();
+    s.issuer.reset_counters();
+    let caller = s.caller();
+    for scope in [
+        "read\twrite",
+        "read\nwrite",
+        "read\u{a0}write",
+        "caf\u{e9}",
+        "a\"b",
+        "a\\b",
+    ] {
+        for result in [
+            s.obo(OnBehalfOfRequest::new(&caller, "https://b").scope(scope))
+                .await
+                .map(drop),
+            s.exchange(TokenExchangeRequest::new("external", CUSTOM_TYPE).scope(scope))
+                .await
+                .map(drop),
+        ] {
+            let e = result.expect_err(scope);
+            assert_eq!(
+                (e.status(), e.code()),
+                (400, "get_token_by_exchange_profile_error"),
+                "{scope:?}"
+            );
+            assert!(e.description().starts_with("scope must be"), "{e:?}");
+        }
+    }
+    assert!(s.requests().is_empty());
+    assert_eq!(s.issuer.discovery_fetches(), 0, "not even discovery");
+}
+
+#[tokio::test]
 async fn reserved_extra_parameters_are_refused_in_any_case() {
     let s = Setup::new();
     let reserved = auth0_runtime::RESERVED_PARAMETERS;
@@ -486,7 +589,8 @@ async fn custom_exchange_sends_every_optional_field_in_order() {
         ("subject_token", "external-token"),
         ("subject_token_type", CUSTOM_TYPE),
         ("audience", "https://backend.example.com"),
-        ("scope", "openid offline_access read:data"),
+        // Sent as the cache key holds it: the set of scope tokens, sorted.
+        ("scope", "offline_access openid read:data"),
         ("requested_token_type", ACCESS_TOKEN_TYPE),
         ("organization", "org_123"),
         ("actor_token", actor.as_str()),
@@ -510,7 +614,7 @@ async fn custom_exchange_sends_every_optional_field_in_order() {
 
     // The issuer's answer: a real token, an ID token for `openid`, a refresh token.
     assert_eq!(token.expires_in, 86_400);
-    assert_eq!(token.scope.as_deref(), Some("openid offline_access read:data"));
+    assert_eq!(token.scope.as_deref(), Some("offline_access openid read:data"));
     assert_eq!(token.issued_token_type.as_deref(), Some(ACCESS_TOKEN_TYPE));
     assert!(token.id_token.is_some() && token.refresh_token.is_some());
     let claims = decode_jwt(token.access_token.expose());
@@ -607,12 +711,15 @@ async fn the_issuer_refuses_a_subject_token_it_did_not_sign() {
         .expect_err("forged");
     assert_eq!((e.status(), e.code()), (400, "invalid_request"));
     assert_eq!(e.description(), "Invalid subject_token: bad signature");
+    // An expired one never gets there: it is refused before any request.
     let expired = s.issuer.token().audience(AUDIENCE).expires_in(-5).sign();
+    let before = s.requests().len();
     let e = s
         .connection(ConnectionTokenRequest::new("c", &expired))
         .await
         .expect_err("expired");
-    assert_eq!(e.description(), "Invalid subject_token: expired");
+    assert_eq!(e.description(), "subject_token has expired");
+    assert_eq!(s.requests().len(), before);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1296,6 +1403,104 @@ async fn an_entry_is_reused_until_sixty_seconds_before_expiry() {
 }
 
 #[tokio::test]
+async fn a_cached_answer_is_not_served_after_the_subject_token_expires() {
+    let s = Setup::new();
+    // Answers that live far longer than the caller's token: a day (on-behalf-of), an hour (Token
+    // Vault), and an actor token that expires first.
+    let short = s
+        .issuer
+        .token()
+        .audience(AUDIENCE)
+        .subject("auth0|alice")
+        .expires_in(2)
+        .sign();
+    let live = s.caller();
+    let obo = || OnBehalfOfRequest::new(&short, "https://b");
+    let vault = || ConnectionTokenRequest::new("google-oauth2", &short);
+    let acting =
+        || TokenExchangeRequest::new(&live, ACCESS_TOKEN_TYPE).actor_token(&short, ACCESS_TOKEN_TYPE);
+    for _ in 0..2 {
+        let token = s.obo(obo()).await.expect("obo");
+        assert_eq!(token.expires_in, 86_400, "the answer's own lifetime is reported");
+        s.connection(vault()).await.expect("vault");
+        s.exchange(acting()).await.expect("actor");
+    }
+    assert_eq!(s.requests().len(), 3, "the repeats were cached");
+
+    // Past the token's exp (whole seconds): no cached answer, no request.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let expired = |r: Result<(), ExchangeError>| r.expect_err("expired").description().into_owned();
+    assert_eq!(expired(s.obo(obo()).await.map(drop)), "subject_token has expired");
+    assert_eq!(
+        expired(s.connection(vault()).await.map(drop)),
+        "subject_token has expired"
+    );
+    assert_eq!(
+        expired(s.exchange(acting()).await.map(drop)),
+        "actor_token has expired"
+    );
+    assert_eq!(s.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn scopes_differing_only_in_spaces_share_an_entry_and_send_the_same_bytes() {
+    let s = Setup::new();
+    let caller = s.caller();
+    let obo = |scope: &str| OnBehalfOfRequest::new(&caller, "https://b").scope(scope);
+    let first = s.obo(obo("read write")).await.expect("first");
+    for scope in ["read  write", " write read ", "write read read"] {
+        let again = s.obo(obo(scope)).await.expect("cached");
+        assert_eq!(again.access_token, first.access_token, "{scope:?}");
+    }
+    assert_eq!(s.requests().len(), 1, "one entry");
+    // Asked again (bypassing the cache), each sends exactly the bytes of the first request.
+    for scope in ["  read   write  ", "write read"] {
+        s.obo(obo(scope).force_refresh(true)).await.expect("refresh");
+    }
+    let sent = s.requests();
+    assert_eq!(sent.len(), 3);
+    assert!(sent[0].body.contains("&scope=read+write&"), "{}", sent[0].body);
+    assert!(sent.iter().all(|r| r.body == sent[0].body));
+    // A tab is not a separator: refused, never answered from the "read write" entry.
+    let e = s.obo(obo("read\twrite")).await.expect_err("tab");
+    assert_eq!(
+        (e.status(), e.code()),
+        (400, "get_token_by_exchange_profile_error")
+    );
+    assert_eq!(s.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn an_absurd_expires_in_is_clamped_to_366_days() {
+    const MAX: u64 = 366 * 24 * 60 * 60;
+    let s = Setup::new();
+    for expires_in in [
+        json!(9_000_000_000_000_000_u64),
+        json!("99999999999999999999999"),
+        json!(1e300),
+    ] {
+        s.issuer.push_token_reply(TokenReply::json(
+            200,
+            json!({"access_token": "long", "expires_in": expires_in}),
+        ));
+        let token = s
+            .exchange(TokenExchangeRequest::new("external", CUSTOM_TYPE).force_refresh(true))
+            .await
+            .expect("clamped");
+        assert_eq!(token.expires_in, MAX, "{expires_in}");
+        assert_near_now(token.expires_at, MAX as i64);
+    }
+    // Cached with the clamped lifetime, and reported so.
+    let cached = s
+        .exchange(TokenExchangeRequest::new("external", CUSTOM_TYPE))
+        .await
+        .expect("cached");
+    assert_eq!(cached.access_token.expose(), "long");
+    assert!(cached.expires_in <= MAX && cached.expires_in > MAX - 5);
+    assert_eq!(s.requests().len(), 3);
+}
+
+#[tokio::test]
 async fn force_refresh_bypasses_the_cache_and_replaces_the_entry() {
     let s = Setup::new();
     let caller = s.caller();
@@ -1466,8 +1671,11 @@ async fn connection_route(
     })))
 }
 
+/// As in `examples/token_vault.rs`: a missing `audience` is left to the exchange, which answers
+/// the JSON 400 `invalid_request` (a required field would make Actix answer a plain-text 400).
 #[derive(serde::Deserialize)]
 struct OboQuery {
+    #[serde(default)]
     audience: String,
     scope: Option<String>,
 }
@@ -1611,6 +1819,38 @@ async fn handlers_exchange_with_one_line_and_answer_errors_as_json() {
 }
 
 #[tokio::test]
+async fn a_missing_audience_answers_the_json_invalid_request() {
+    let s = Setup::new();
+    let (base, _server) = serve(Some(s.auth0.clone()));
+    let caller = s.caller();
+    for path in [
+        "/api/on-behalf-of",
+        "/api/on-behalf-of?scope=read:invoices",
+        "/api/on-behalf-of?audience=",
+    ] {
+        let response = reqwest::Client::new()
+            .get(format!("{base}{path}"))
+            .bearer_auth(&caller)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.headers()["content-type"], "application/json", "{path}");
+        let answer = Answer::read(response).await;
+        assert_eq!(answer.status, 400, "{path}: {answer:?}");
+        assert_eq!(answer.challenge, None);
+        assert_eq!(
+            answer.body,
+            json!({"detail": {
+                "error": "invalid_request",
+                "error_description": "the argument 'audience' is required but was not provided"
+            }}),
+            "{path}"
+        );
+    }
+    assert!(s.requests().is_empty());
+}
+
+#[tokio::test]
 async fn the_access_token_extractor_verifies_on_its_own() {
     let s = Setup::new();
     let (base, _server) = serve(Some(s.auth0.clone()));
@@ -1697,9 +1937,17 @@ fn secrets_stay_out_of_debug_output() {
     );
     let requests = format!(
         "{:?} {:?} {:?}",
-        ConnectionTokenRequest::new("c", "subject-secret"),
-        TokenExchangeRequest::new("subject-secret", "t").actor_token("actor-secret", "t"),
+        ConnectionTokenRequest::new("c", "subject-secret").login_hint("hint-secret@example.com"),
+        TokenExchangeRequest::new("subject-secret", "t")
+            .actor_token("actor-secret", "t")
+            .extra("device_code", "extra-secret")
+            .extra("codes", ["list-secret"]),
         OnBehalfOfRequest::new("subject-secret", "a")
     );
     assert!(!requests.contains("-secret"), "{requests}");
+    assert!(
+        requests.contains("login_hint: Some(<redacted>)")
+            && requests.contains(r#"extra: ["device_code", "codes"]"#),
+        "{requests}"
+    );
 }

@@ -1,5 +1,7 @@
 //! The exchanged-token cache: a repeat exchange with the same inputs reuses the earlier answer until
-//! 60 s before it expires; identical concurrent exchanges share one request (single flight).
+//! 60 s before it expires, and never past the `exp` of the token it was issued for (the key covers
+//! that token, so every caller of one key has the same `exp`); identical concurrent exchanges share
+//! one request (single flight).
 //!
 //! Bounded: past its capacity the oldest entries go first (insertion order). Failures are never
 //! stored. A flight belongs to the request that started it; if that request is dropped before the
@@ -37,7 +39,8 @@ struct State {
 
 struct Entry {
     issued: Arc<Issued>,
-    /// Reused while `now < refresh_at`.
+    /// Reused while `now < refresh_at`: 60 s before the token expires, or the subject token's
+    /// `exp` if that is sooner.
     refresh_at: i64,
     seq: u64,
 }
@@ -78,11 +81,14 @@ impl ExchangeCache {
     }
 
     /// The cached answer for `key`, or the answer of `fetch` (run by one caller for all identical
-    /// concurrent callers, and stored when it succeeds). `now` reads the clock in seconds.
+    /// concurrent callers, and stored when it succeeds). A stored answer is reused until 60 s
+    /// before it expires and while `now < not_after` (the subject token's `exp`). `now` reads the
+    /// clock in seconds.
     pub(crate) async fn get_or_fetch<F, Fut>(
         &self,
         key: Key,
         force_refresh: bool,
+        not_after: Option<i64>,
         now: impl Fn() -> i64,
         fetch: F,
     ) -> Outcome
@@ -116,7 +122,7 @@ impl ExchangeCache {
                     #[cfg(feature = "metrics")]
                     crate::metrics::exchange_cache(false);
                     let outcome = fetch().await.map(Arc::new);
-                    self.finish(&mut flight, &outcome, now());
+                    self.finish(&mut flight, &outcome, not_after, now());
                     return outcome;
                 }
             }
@@ -151,13 +157,16 @@ impl ExchangeCache {
     }
 
     /// Stores a success, ends the flight and hands the outcome to its waiters.
-    fn finish(&self, flight: &mut Flight<'_>, outcome: &Outcome, now: i64) {
+    fn finish(&self, flight: &mut Flight<'_>, outcome: &Outcome, not_after: Option<i64>, now: i64) {
         let mut state = self.state();
         if flight.registered {
             state.flights.remove(&flight.key);
         }
         if let Ok(issued) = outcome {
-            let refresh_at = issued.expires_at.saturating_sub(REFRESH_MARGIN);
+            let refresh_at = issued
+                .expires_at
+                .saturating_sub(REFRESH_MARGIN)
+                .min(not_after.unwrap_or(i64::MAX));
             if now < refresh_at {
                 state.seq += 1;
                 let seq = state.seq;
@@ -236,17 +245,63 @@ mod tests {
             async { Ok(issued(1000)) }
         };
         for now in [0, 500, 939] {
-            cache.get_or_fetch([1; 32], false, || now, fetch).await.unwrap();
+            cache
+                .get_or_fetch([1; 32], false, None, || now, fetch)
+                .await
+                .unwrap();
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        cache.get_or_fetch([1; 32], false, || 940, fetch).await.unwrap();
+        cache
+            .get_or_fetch([1; 32], false, None, || 940, fetch)
+            .await
+            .unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 2);
-        cache.get_or_fetch([1; 32], true, || 0, fetch).await.unwrap();
+        cache
+            .get_or_fetch([1; 32], true, None, || 0, fetch)
+            .await
+            .unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 3, "forced");
         // A token living 60 s or less is never stored.
         let short = || async { Ok(issued(60)) };
-        cache.get_or_fetch([2; 32], false, || 0, short).await.unwrap();
+        cache
+            .get_or_fetch([2; 32], false, None, || 0, short)
+            .await
+            .unwrap();
         assert_eq!(cache.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn reuse_ends_at_the_subject_tokens_exp() {
+        let cache = ExchangeCache::new(8);
+        let calls = AtomicUsize::new(0);
+        let fetch = || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Ok(issued(3600)) }
+        };
+        // The exchanged token lives an hour; the subject token only until 100.
+        for now in [0, 50, 99] {
+            cache
+                .get_or_fetch([1; 32], false, Some(100), || now, fetch)
+                .await
+                .unwrap();
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        cache
+            .get_or_fetch([1; 32], false, Some(100), || 100, fetch)
+            .await
+            .unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "not reused at the subject's exp");
+        assert_eq!(cache.len(), 0, "an answer for an expired subject is not stored");
+        // A later exp than the answer's own: the 60 s margin still rules.
+        cache
+            .get_or_fetch([2; 32], false, Some(i64::MAX), || 0, fetch)
+            .await
+            .unwrap();
+        cache
+            .get_or_fetch([2; 32], false, Some(i64::MAX), || 3540, fetch)
+            .await
+            .unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
     }
 
     #[tokio::test]
@@ -258,7 +313,12 @@ mod tests {
             async { Err(ExchangeError::Network) }
         };
         for _ in 0..3 {
-            assert!(cache.get_or_fetch([1; 32], false, || 0, failing).await.is_err());
+            assert!(
+                cache
+                    .get_or_fetch([1; 32], false, None, || 0, failing)
+                    .await
+                    .is_err()
+            );
         }
         assert_eq!((calls.load(Ordering::SeqCst), cache.len()), (3, 0));
 
@@ -269,7 +329,7 @@ mod tests {
             async { Ok(issued(1000)) }
         };
         for _ in 0..3 {
-            off.get_or_fetch([1; 32], false, || 0, fetch).await.unwrap();
+            off.get_or_fetch([1; 32], false, None, || 0, fetch).await.unwrap();
         }
         assert_eq!((calls.load(Ordering::SeqCst), off.len()), (3, 0));
     }
@@ -279,7 +339,10 @@ mod tests {
         let cache = ExchangeCache::new(3);
         let fetch = || async { Ok(issued(1000)) };
         for i in 0..10u8 {
-            cache.get_or_fetch([i; 32], false, || 0, fetch).await.unwrap();
+            cache
+                .get_or_fetch([i; 32], false, None, || 0, fetch)
+                .await
+                .unwrap();
             assert!(cache.len() <= 3);
         }
         let calls = AtomicUsize::new(0);
@@ -288,10 +351,16 @@ mod tests {
             async { Ok(issued(1000)) }
         };
         for i in 7..10u8 {
-            cache.get_or_fetch([i; 32], false, || 0, counted).await.unwrap();
+            cache
+                .get_or_fetch([i; 32], false, None, || 0, counted)
+                .await
+                .unwrap();
         }
         assert_eq!(calls.load(Ordering::SeqCst), 0, "the newest three are kept");
-        cache.get_or_fetch([0; 32], false, || 0, counted).await.unwrap();
+        cache
+            .get_or_fetch([0; 32], false, None, || 0, counted)
+            .await
+            .unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 1, "the oldest went first");
         assert!(cache.state().order.len() <= 16);
     }
@@ -311,7 +380,7 @@ mod tests {
         assert!(all.iter().all(|r| *r == Err(ExchangeError::Timeout)));
         assert_eq!(calls.load(Ordering::SeqCst), 1, "one request for twenty callers");
         // Not stored: the next caller asks again.
-        let _ = cache.get_or_fetch([9; 32], false, || 0, slow).await;
+        let _ = cache.get_or_fetch([9; 32], false, None, || 0, slow).await;
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
@@ -322,7 +391,7 @@ mod tests {
     {
         let mut set = Vec::new();
         for _ in 0..n {
-            set.push(cache.get_or_fetch([9; 32], false, || 0, fetch));
+            set.push(cache.get_or_fetch([9; 32], false, None, || 0, fetch));
         }
         let mut out = Vec::new();
         // Poll them together on one task.
@@ -378,12 +447,12 @@ mod tests {
         };
         let leader = {
             let (cache, fetch) = (Arc::clone(&cache), make(Arc::clone(&calls)));
-            tokio::spawn(async move { cache.get_or_fetch([5; 32], false, || 0, fetch).await })
+            tokio::spawn(async move { cache.get_or_fetch([5; 32], false, None, || 0, fetch).await })
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
         let waiter = {
             let (cache, fetch) = (Arc::clone(&cache), make(Arc::clone(&calls)));
-            tokio::spawn(async move { cache.get_or_fetch([5; 32], false, || 0, fetch).await })
+            tokio::spawn(async move { cache.get_or_fetch([5; 32], false, None, || 0, fetch).await })
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(calls.load(Ordering::SeqCst), 1, "the waiter joined the flight");

@@ -39,8 +39,9 @@ pub enum ExchangeError {
         /// `subject_token`, `subject_token_type`, `audience`).
         argument: &'static str,
     },
-    /// An input breaks a rule (whitespace around the subject token, a `Bearer ` prefix, a reserved
-    /// `extra` parameter, a list over 20 values, …): 400 with the flow's code.
+    /// An input breaks a rule (whitespace around the subject token, a `Bearer ` prefix, a subject
+    /// or actor JWT whose `exp` has passed, a `scope` outside RFC 6749 syntax, a reserved `extra`
+    /// parameter, a list over 20 values, …): 400 with the flow's code.
     #[error("{description}")]
     InvalidRequest {
         /// `get_access_token_for_connection_error` or `get_token_by_exchange_profile_error`.

@@ -10,7 +10,8 @@
 //!
 //! Inputs are validated before any I/O ([`request`]); the client authenticates with
 //! `client_secret_basic` or `private_key_jwt` ([`client_auth`]); answers are parsed into typed
-//! results ([`response`]) and cached until 60 s before they expire ([`cache`]).
+//! results ([`response`]) and cached until 60 s before they expire, and never past the `exp` of
+//! the subject (or actor) token they were issued for ([`cache`]).
 
 mod cache;
 mod client_auth;
@@ -249,8 +250,9 @@ impl Auth0 {
         self.run(prepared).await.map(OnBehalfOfToken::from)
     }
 
-    /// Credentials, then the cache, then the endpoint.
+    /// The tokens' expiry, credentials, then the cache, then the endpoint.
     async fn run(&self, prepared: Prepared) -> Result<Issued, ExchangeError> {
+        prepared.check_expiry(now())?;
         let exchange = &self.0.exchange;
         let (Some(client), Some(endpoint)) = (&exchange.client, &exchange.endpoint) else {
             tracing::error!(
@@ -264,7 +266,13 @@ impl Auth0 {
         let fetch = || send(&exchange.http, &self.0.keys, client, endpoint, &prepared);
         let issued = exchange
             .cache
-            .get_or_fetch(prepared.key, prepared.force_refresh, now, fetch)
+            .get_or_fetch(
+                prepared.key,
+                prepared.force_refresh,
+                prepared.not_after(),
+                now,
+                fetch,
+            )
             .await?;
         Ok(issued.at(now()))
     }

@@ -68,16 +68,81 @@ impl Secret {
     }
 }
 
+/// Stands for a value `Debug` must not print (a login hint is personal data).
+struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Debug for ConnectionTokenRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionTokenRequest")
+            .field("connection", &self.connection)
+            .field("subject_token", &self.subject_token)
+            .field("login_hint", &self.login_hint.as_ref().map(|_| Redacted))
+            .field("force_refresh", &self.force_refresh)
+            .finish()
+    }
+}
+
+impl fmt::Debug for TokenExchangeRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let extra: Vec<&str> = self.extra.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("TokenExchangeRequest")
+            .field("subject_token", &self.subject_token)
+            .field("subject_token_type", &self.subject_token_type)
+            .field("audience", &self.audience)
+            .field("scope", &self.scope)
+            .field("requested_token_type", &self.requested_token_type)
+            .field("organization", &self.organization)
+            .field("actor_token", &self.actor.as_ref().map(|(token, _)| token))
+            .field(
+                "actor_token_type",
+                &self.actor.as_ref().map(|(_, token_type)| token_type),
+            )
+            .field("extra", &extra)
+            .field("force_refresh", &self.force_refresh)
+            .finish()
+    }
+}
+
+impl fmt::Debug for OnBehalfOfRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OnBehalfOfRequest")
+            .field("subject_token", &self.subject_token)
+            .field("audience", &self.audience)
+            .field("scope", &self.scope)
+            .field("force_refresh", &self.force_refresh)
+            .finish()
+    }
+}
+
 /// The value of one `extra` parameter: a scalar (sent as one field) or a list (sent as one field
 /// per value, in order; at most [`MAX_EXTRA_VALUES`]).
 ///
 /// Built from strings, integers, booleans (sent as `true` / `false`), vectors and arrays of those,
 /// or a `serde_json::Value` (objects, `null` and nested arrays are refused when the request is
 /// validated).
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Its `Debug` output shows how many values it holds, never the values (they may be credentials of
+/// the profile's Action).
+#[derive(Clone, PartialEq)]
 pub struct ExtraValue(ExtraKind);
 
-#[derive(Debug, Clone, PartialEq)]
+impl fmt::Debug for ExtraValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            ExtraKind::One(_) => f.write_str("ExtraValue(<1 value>)"),
+            ExtraKind::Many(values) => write!(f, "ExtraValue(<{} values>)", values.len()),
+            ExtraKind::Unsupported => f.write_str("ExtraValue(<unsupported>)"),
+        }
+    }
+}
+
+#[derive(Clone, PartialEq)]
 enum ExtraKind {
     One(String),
     Many(Vec<String>),
@@ -164,7 +229,9 @@ impl From<serde_json::Value> for ExtraValue {
 ///     .login_hint("alice@example.com");
 /// # let _ = request;
 /// ```
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` output never shows the access token or the login hint (only whether one is set).
+#[derive(Clone)]
 pub struct ConnectionTokenRequest {
     connection: String,
     subject_token: Secret,
@@ -210,7 +277,10 @@ impl ConnectionTokenRequest {
 ///     .extra("roles", ["admin", "auditor"]);
 /// # let _ = request;
 /// ```
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` output never shows the subject or actor token, nor the values of the `extra`
+/// parameters (only their names).
+#[derive(Clone)]
 pub struct TokenExchangeRequest {
     subject_token: Secret,
     subject_token_type: String,
@@ -302,7 +372,9 @@ impl TokenExchangeRequest {
 ///     .scope("read:invoices");
 /// # let _ = request;
 /// ```
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` output never shows the access token.
+#[derive(Clone)]
 pub struct OnBehalfOfRequest {
     subject_token: Secret,
     audience: String,
@@ -394,6 +466,41 @@ pub(crate) struct Prepared {
     pub(crate) extra: Vec<(String, String)>,
     pub(crate) key: [u8; 32],
     pub(crate) force_refresh: bool,
+    /// The subject token's `exp`, when it is a JWT that has one.
+    subject_exp: Option<i64>,
+    /// The actor token's `exp`, when there is one and it is a JWT that has one.
+    actor_exp: Option<i64>,
+}
+
+impl Prepared {
+    /// Refuses a subject or actor token that has expired by `now`, before the cache or the
+    /// endpoint is asked: a cached answer must not outlive the token it was issued for, and the
+    /// endpoint would refuse it anyway. 400 with the flow's code, as the other subject token rules.
+    pub(crate) fn check_expiry(&self, now: i64) -> Result<(), ExchangeError> {
+        let code = self.flow.code();
+        if self.subject_exp.is_some_and(|exp| exp <= now) {
+            return Err(ExchangeError::InvalidRequest {
+                code,
+                description: "subject_token has expired",
+            });
+        }
+        if self.actor_exp.is_some_and(|exp| exp <= now) {
+            return Err(ExchangeError::InvalidRequest {
+                code,
+                description: "actor_token has expired",
+            });
+        }
+        Ok(())
+    }
+
+    /// The last second an answer may be reused: the earliest `exp` of the subject and actor
+    /// tokens, if they are JWTs that have one.
+    pub(crate) fn not_after(&self) -> Option<i64> {
+        match (self.subject_exp, self.actor_exp) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 impl fmt::Debug for Prepared {
@@ -459,14 +566,53 @@ fn present(value: &Option<String>) -> Option<&str> {
     value.as_deref().filter(|v| !v.is_empty())
 }
 
-/// Scopes as a set: sorted, without duplicates.
-fn scope_set(scope: Option<&str>) -> Option<String> {
-    scope.map(|s| {
-        let mut scopes: Vec<&str> = s.split_ascii_whitespace().collect();
-        scopes.sort_unstable();
-        scopes.dedup();
-        scopes.join(" ")
-    })
+/// A `scope` as sent and as keyed: its scope tokens sorted, without duplicates, joined by single
+/// spaces (RFC 6749 §3.3: the order of the tokens does not matter). `None` when it holds no token.
+///
+/// Only RFC 6749 scope syntax is accepted: scope tokens of printable ASCII except `"` and `\\`,
+/// separated by spaces. Any other character (a tab, a line break, non-ASCII) is refused rather than
+/// read as a separator, so what is sent is exactly what the cache key holds.
+fn normalize_scope(scope: Option<&str>, code: &'static str) -> Result<Option<String>, ExchangeError> {
+    let Some(scope) = scope else {
+        return Ok(None);
+    };
+    if !scope
+        .bytes()
+        .all(|b| matches!(b, b' ' | 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+    {
+        return Err(ExchangeError::InvalidRequest {
+            code,
+            description: "scope must be scope tokens separated by spaces (printable ASCII except '\"' and '\\')",
+        });
+    }
+    let mut scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
+    scopes.sort_unstable();
+    scopes.dedup();
+    Ok((!scopes.is_empty()).then(|| scopes.join(" ")))
+}
+
+/// The `exp` of a token shaped like a compact JWS (three base64url segments, the second a JSON
+/// object), read without verifying anything; `None` for an opaque token or one without a numeric
+/// `exp`. Used only to stop reusing (and sending) a token that has expired, never to trust one.
+fn unverified_exp(token: &str) -> Option<i64> {
+    #[derive(serde::Deserialize)]
+    struct Exp {
+        exp: Option<f64>,
+    }
+    let mut segments = token.split('.');
+    let (Some(_), Some(payload), Some(_), None) =
+        (segments.next(), segments.next(), segments.next(), segments.next())
+    else {
+        return None;
+    };
+    let payload = crate::jws::decode(payload).ok()?;
+    // A derived struct would also accept a JSON array.
+    if payload.trim_ascii_start().first() != Some(&b'{') {
+        return None;
+    }
+    let exp = serde_json::from_slice::<Exp>(&payload).ok()?.exp?;
+    // `as` saturates; a fractional NumericDate is floored (at worst a second early).
+    exp.is_finite().then(|| exp.floor() as i64)
 }
 
 /// The reference SDK's checks of a subject token: not blank, no surrounding whitespace, no
@@ -526,6 +672,8 @@ impl ConnectionTokenRequest {
             extra: Vec::new(),
             key: key.finish(),
             force_refresh: self.force_refresh,
+            subject_exp: unverified_exp(token),
+            actor_exp: None,
         })
     }
 }
@@ -577,7 +725,7 @@ impl TokenExchangeRequest {
             }
         }
         let audience = present(&self.audience);
-        let scope = present(&self.scope);
+        let scope = normalize_scope(present(&self.scope), code)?;
         let requested = present(&self.requested_token_type);
         let organization = present(&self.organization);
         let mut fields = vec![
@@ -594,7 +742,7 @@ impl TokenExchangeRequest {
             }
         };
         push("audience", audience);
-        push("scope", scope);
+        push("scope", scope.as_deref());
         push("requested_token_type", requested);
         push("organization", organization);
         if let Some((actor, actor_type)) = &self.actor {
@@ -606,7 +754,7 @@ impl TokenExchangeRequest {
         key.token(token);
         key.part(&self.subject_token_type);
         key.optional(audience);
-        key.optional(scope_set(scope).as_deref());
+        key.optional(scope.as_deref());
         key.optional(requested);
         key.optional(organization);
         match &self.actor {
@@ -631,6 +779,11 @@ impl TokenExchangeRequest {
             extra,
             key: key.finish(),
             force_refresh: self.force_refresh,
+            subject_exp: unverified_exp(token),
+            actor_exp: self
+                .actor
+                .as_ref()
+                .and_then(|(actor, _)| unverified_exp(&actor.0)),
         })
     }
 }
@@ -940,5 +1093,180 @@ mod tests {
         let r = TokenExchangeRequest::new("secret-subject", "urn:t").actor_token("secret-actor", "urn:a");
         let text = format!("{r:?} {:?}", ConnectionTokenRequest::new("c", "secret-subject"));
         assert!(!text.contains("secret-"), "{text}");
+    }
+
+    #[test]
+    fn debug_prints_names_never_values() {
+        let exchange = TokenExchangeRequest::new("secret-subject", "urn:t")
+            .audience("https://api")
+            .scope("read")
+            .actor_token("secret-actor", "urn:a")
+            .extra("device_secret", "secret-extra")
+            .extra("roles", ["secret-role-1", "secret-role-2"]);
+        assert_eq!(
+            format!("{exchange:?}"),
+            "TokenExchangeRequest { subject_token: <redacted>, subject_token_type: \"urn:t\", \
+             audience: Some(\"https://api\"), scope: Some(\"read\"), requested_token_type: None, \
+             organization: None, actor_token: Some(<redacted>), actor_token_type: Some(\"urn:a\"), \
+             extra: [\"device_secret\", \"roles\"], force_refresh: false }"
+        );
+        let connection = ConnectionTokenRequest::new("google-oauth2", "secret-subject")
+            .login_hint("secret-alice@example.com");
+        assert_eq!(
+            format!("{connection:?}"),
+            "ConnectionTokenRequest { connection: \"google-oauth2\", subject_token: <redacted>, \
+             login_hint: Some(<redacted>), force_refresh: false }"
+        );
+        assert!(format!("{:?}", ConnectionTokenRequest::new("c", "t")).contains("login_hint: None"));
+        let obo = OnBehalfOfRequest::new("secret-subject", "https://b").scope("read");
+        assert_eq!(
+            format!("{obo:?}"),
+            "OnBehalfOfRequest { subject_token: <redacted>, audience: \"https://b\", \
+             scope: Some(\"read\"), force_refresh: false }"
+        );
+        let values = format!(
+            "{:?} {:?} {:?}",
+            ExtraValue::from("secret-x"),
+            ExtraValue::from(["secret-a", "secret-b"]),
+            ExtraValue::from(json!({"secret": 1}))
+        );
+        assert_eq!(
+            values,
+            "ExtraValue(<1 value>) ExtraValue(<2 values>) ExtraValue(<unsupported>)"
+        );
+        // Nor does the prepared request, which holds the form.
+        let prepared = format!("{:?}", exchange.prepare(Flow::Exchange).unwrap());
+        assert!(!prepared.contains("secret"), "{prepared}");
+    }
+
+    fn scope_sent(scope: &str) -> Result<Option<String>, ExchangeError> {
+        let p = TokenExchangeRequest::new("tok", "urn:t")
+            .scope(scope)
+            .prepare(Flow::Exchange)?;
+        Ok(p.fields
+            .iter()
+            .find(|(n, _)| *n == "scope")
+            .map(|(_, v)| match v {
+                FieldValue::Text(v) => v.clone(),
+                _ => panic!("scope is text"),
+            }))
+    }
+
+    #[test]
+    fn scope_is_sent_as_the_key_holds_it() {
+        for (scope, sent) in [
+            ("read", Some("read")),
+            ("read write", Some("read write")),
+            ("write read", Some("read write")),
+            ("  write   read read ", Some("read write")),
+            (
+                "openid offline_access read:data",
+                Some("offline_access openid read:data"),
+            ),
+            ("a!#[]~ b", Some("a!#[]~ b")),
+            ("   ", None),
+            ("", None),
+        ] {
+            assert_eq!(scope_sent(scope).unwrap().as_deref(), sent, "{scope:?}");
+        }
+        for scope in [
+            "read\twrite",
+            "read\nwrite",
+            "read\r\nwrite",
+            "read\u{a0}write",
+            "lecture:données",
+            "quote\"d",
+            "back\\slash",
+            "nul\0",
+        ] {
+            let (status, code, text) = code_of(
+                TokenExchangeRequest::new("tok", "urn:t")
+                    .scope(scope)
+                    .prepare(Flow::Exchange),
+            );
+            assert_eq!((status, code.as_str()), (400, EXCHANGE_CODE), "{scope:?}");
+            assert!(text.starts_with("scope must be"), "{text}");
+            assert!(
+                OnBehalfOfRequest::new("tok", "https://b")
+                    .scope(scope)
+                    .prepare()
+                    .is_err(),
+                "{scope:?}"
+            );
+        }
+    }
+
+    fn jwt(payload: &str) -> String {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!("{}.{}.c2ln", b64(r#"{"alg":"RS256"}"#), b64(payload))
+    }
+
+    #[test]
+    fn the_exp_of_a_jwt_is_read_without_verifying() {
+        assert_eq!(
+            unverified_exp(&jwt(r#"{"sub":"a","exp":1700000000}"#)),
+            Some(1_700_000_000)
+        );
+        assert_eq!(
+            unverified_exp(&jwt(r#"{"exp":1700000000.9}"#)),
+            Some(1_700_000_000)
+        );
+        assert_eq!(unverified_exp(&jwt(r#"{"exp":1e300}"#)), Some(i64::MAX));
+        assert_eq!(unverified_exp(&jwt(r#"{"exp":-5}"#)), Some(-5));
+        for opaque in [
+            "opaque-token".to_owned(),
+            "a.b".to_owned(),
+            "a.b.c.d.e".to_owned(),
+            "..".to_owned(),
+            "x.!!!.y".to_owned(),
+            jwt(r#"{"sub":"a"}"#),
+            jwt(r#"{"exp":"1700000000"}"#),
+            jwt(r#"{"exp":null}"#),
+            jwt(r#"[1700000000]"#),
+            jwt("not json"),
+            jwt(r#"{"exp":1,"exp":2}"#),
+            format!("{}.e30.sig", "a".repeat(100_000)),
+        ] {
+            assert_eq!(unverified_exp(&opaque), None, "{opaque:.40}");
+        }
+    }
+
+    #[test]
+    fn an_expired_subject_or_actor_is_refused() {
+        let live = jwt(r#"{"exp":2000}"#);
+        let dead = jwt(r#"{"exp":1000}"#);
+        let check = |p: Prepared| {
+            p.check_expiry(1000)
+                .map_err(|e| (e.code().to_owned(), e.description().into_owned()))
+        };
+        let vault = ConnectionTokenRequest::new("c", &dead).prepare().unwrap();
+        assert_eq!(
+            check(vault),
+            Err((CONNECTION_CODE.to_owned(), "subject_token has expired".to_owned()))
+        );
+        let obo = OnBehalfOfRequest::new(&dead, "https://b").prepare().unwrap();
+        assert_eq!(
+            check(obo),
+            Err((EXCHANGE_CODE.to_owned(), "subject_token has expired".to_owned()))
+        );
+        let actor = TokenExchangeRequest::new(&live, "urn:t")
+            .actor_token(&dead, "urn:a")
+            .prepare(Flow::Exchange)
+            .unwrap();
+        assert_eq!(actor.not_after(), Some(1000));
+        assert_eq!(
+            check(actor),
+            Err((EXCHANGE_CODE.to_owned(), "actor_token has expired".to_owned()))
+        );
+        let fine = TokenExchangeRequest::new(&live, "urn:t")
+            .actor_token("opaque", "urn:a")
+            .prepare(Flow::Exchange)
+            .unwrap();
+        assert_eq!((fine.not_after(), check(fine)), (Some(2000), Ok(())));
+        let opaque = TokenExchangeRequest::new("opaque", "urn:t")
+            .prepare(Flow::Exchange)
+            .unwrap();
+        assert_eq!((opaque.not_after(), check(opaque)), (None, Ok(())));
     }
 }

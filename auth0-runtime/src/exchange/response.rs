@@ -10,6 +10,10 @@ use super::error::ExchangeError;
 
 /// `expires_in` assumed when the endpoint sends none (the reference SDK's default).
 const DEFAULT_EXPIRES_IN: u64 = 3600;
+/// Longest `expires_in` believed, in seconds (the key store's longest document lifetime, 366 days):
+/// a larger value is reported, and cached, as this. Keeps `expires_at` meaningful and stops an
+/// absurd answer from pinning a cache entry for ever.
+pub(crate) const MAX_EXPIRES_IN: u64 = crate::keys::MAX_LIFETIME.as_secs();
 
 /// A token from the token endpoint. Its `Debug` output is redacted; read it with
 /// [`SecretToken::expose`] where it is sent on.
@@ -61,7 +65,8 @@ impl Issued {
 pub struct ConnectionToken {
     /// The provider's access token.
     pub access_token: SecretToken,
-    /// Seconds it is valid for (what is left of it, when served from the cache).
+    /// Seconds it is valid for (what is left of it, when served from the cache): the endpoint's
+    /// `expires_in`, at most 366 days.
     pub expires_in: u64,
     /// When it expires, in seconds since the Unix epoch.
     pub expires_at: i64,
@@ -80,7 +85,8 @@ pub struct ConnectionToken {
 pub struct ExchangedToken {
     /// The access token.
     pub access_token: SecretToken,
-    /// Seconds it is valid for (what is left of it, when served from the cache).
+    /// Seconds it is valid for (what is left of it, when served from the cache): the endpoint's
+    /// `expires_in`, at most 366 days.
     pub expires_in: u64,
     /// When it expires, in seconds since the Unix epoch.
     pub expires_at: i64,
@@ -104,7 +110,8 @@ pub struct ExchangedToken {
 pub struct OnBehalfOfToken {
     /// The access token for the downstream API.
     pub access_token: SecretToken,
-    /// Seconds it is valid for (what is left of it, when served from the cache).
+    /// Seconds it is valid for (what is left of it, when served from the cache): the endpoint's
+    /// `expires_in`, at most 366 days.
     pub expires_in: u64,
     /// When it expires, in seconds since the Unix epoch.
     pub expires_at: i64,
@@ -178,7 +185,8 @@ pub(crate) fn parse_success(body: &[u8], now: i64) -> Result<Issued, ExchangeErr
         Some(value) => expires_in(value).ok_or(ExchangeError::InvalidResponse(
             "expires_in in the token endpoint's answer is not a non-negative integer",
         ))?,
-    };
+    }
+    .min(MAX_EXPIRES_IN);
     let text = |name: &str| string(&map, name);
     let secret = |name: &str| {
         string(&map, name)
@@ -203,12 +211,14 @@ fn string(map: &Map<String, Value>, name: &str) -> Option<String> {
 
 /// `expires_in` as the reference SDK reads it (`int(value)`, then non-negative): an integer, or a
 /// string of one (surrounding whitespace and a `+` allowed); a float only when it has no fraction.
-/// Negative, fractional, boolean, `null` and other values are refused.
+/// Negative, fractional, boolean, `null` and other values are refused. An integer too large for
+/// `u64` saturates (the caller clamps to [`MAX_EXPIRES_IN`] anyway).
 fn expires_in(value: &Value) -> Option<u64> {
     match value {
         Value::Number(n) => n.as_u64().or_else(|| {
             let f = n.as_f64()?;
-            (f.fract() == 0.0 && (0.0..9.0e15).contains(&f)).then_some(f as u64)
+            // `as` saturates at `u64::MAX`.
+            (f.fract() == 0.0 && f >= 0.0).then_some(f as u64)
         }),
         Value::String(s) => {
             let s = s.trim();
@@ -216,7 +226,8 @@ fn expires_in(value: &Value) -> Option<u64> {
             if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return None;
             }
-            digits.parse().ok()
+            // Only digits: the one possible failure is overflow.
+            Some(digits.parse().unwrap_or(u64::MAX))
         }
         _ => None,
     }
@@ -274,6 +285,12 @@ mod tests {
             (json!(" 3600 "), Some(3600)),
             (json!("+60"), Some(60)),
             (json!(3600.0), Some(3600)),
+            (json!(MAX_EXPIRES_IN), Some(MAX_EXPIRES_IN)),
+            (json!(MAX_EXPIRES_IN + 1), Some(MAX_EXPIRES_IN)),
+            (json!(9_000_000_000_000_000_u64), Some(MAX_EXPIRES_IN)),
+            (json!(u64::MAX), Some(MAX_EXPIRES_IN)),
+            (json!(1e300), Some(MAX_EXPIRES_IN)),
+            (json!("99999999999999999999999999"), Some(MAX_EXPIRES_IN)),
             (json!(-1), None),
             (json!("-1"), None),
             (json!(1.5), None),
