@@ -1,5 +1,6 @@
-// The crate's page is the README: the configuration and answers tables, and every example, which
-// rustdoc compiles (and runs, where it can) as doctests, so the README cannot drift from the API.
+// The crate's page is its README (the user guide; the repository's README is another file): the
+// configuration and answers tables, and every example, which rustdoc compiles (and runs, where it
+// can) as doctests, so the guide cannot drift from the API.
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]

@@ -210,4 +210,108 @@ mod tests {
             }
         }
     }
+
+    /// Label keys, each with its values in the order they are defined.
+    type Labels = Vec<(String, Vec<String>)>;
+
+    /// Every `auth0.` name this file defines, read from its source (so a new one is seen here
+    /// without being listed), with the labels it is recorded with.
+    fn recorded() -> Vec<(&'static str, Labels)> {
+        fn labels<'a>(sets: impl IntoIterator<Item = &'a Label>) -> Labels {
+            let mut by_key: Labels = Vec::new();
+            for label in sets {
+                let (key, value) = (label.key().to_owned(), label.value().to_owned());
+                match by_key.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, values)) if values.contains(&value) => {}
+                    Some((_, values)) => values.push(value),
+                    None => by_key.push((key, vec![value])),
+                }
+            }
+            by_key
+        }
+        let verification = labels(VERIFICATION_LABELS.iter().flatten().flatten().flatten());
+        let fetch = labels(FETCH_LABELS.iter().flatten().flatten());
+        let lookups = labels(HIT_OR_MISS.iter().flatten());
+        let known = [
+            (VERIFICATIONS, verification.clone()),
+            (VERIFICATION_DURATION, verification),
+            (KEY_SET_FETCHES, fetch.clone()),
+            (KEY_SET_FETCH_DURATION, fetch),
+            (TOKEN_CACHE_LOOKUPS, lookups.clone()),
+            (DPOP_REPLAYS_REFUSED, Vec::new()),
+            (DPOP_UNCHECKED, Vec::new()),
+            (EXCHANGE_CACHE_LOOKUPS, lookups),
+        ];
+        let source = include_str!("metrics.rs");
+        let code = source.split_once("#[cfg(test)]").map_or(source, |(code, _)| code);
+        let defined: Vec<&str> = code
+            .split("\"auth0.")
+            .skip(1)
+            .filter_map(|rest| rest.split_once('"'))
+            .map(|(name, _)| name)
+            .collect();
+        for name in &defined {
+            assert!(
+                known
+                    .iter()
+                    .any(|(known, _)| known.strip_prefix("auth0.") == Some(*name)),
+                "auth0.{name} is defined in metrics.rs but not listed in `recorded()` with its labels"
+            );
+        }
+        assert_eq!(defined.len(), known.len(), "{defined:?}");
+        known.into()
+    }
+
+    /// The README's metrics table names every metric with its kind, every label and every value:
+    /// ops teams build dashboards from it.
+    #[test]
+    fn the_readme_lists_every_metric_with_its_labels_and_values() {
+        let readme = include_str!("../README.md");
+        let (_, section) = readme
+            .split_once("\n## Metrics\n")
+            .expect("the README has a \"Metrics\" section");
+        let section = section.split("\n## ").next().unwrap_or(section);
+        let rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| `auth0.")).collect();
+        let recorded = recorded();
+        assert_eq!(
+            rows.len(),
+            recorded.len(),
+            "one row per metric, no row for a metric that is not recorded: {rows:#?}"
+        );
+        let histograms = [VERIFICATION_DURATION, KEY_SET_FETCH_DURATION];
+        for (name, labels) in recorded {
+            let row = rows
+                .iter()
+                .find(|row| row.starts_with(&format!("| `{name}` |")))
+                .unwrap_or_else(|| panic!("the README's metrics table has no row for `{name}`"));
+            let kind = if histograms.contains(&name) {
+                "histogram"
+            } else {
+                "counter"
+            };
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            assert_eq!(cells.get(2), Some(&kind), "{row}");
+            let described = cells.get(3).copied().unwrap_or_default();
+            if labels.is_empty() {
+                assert_eq!(described, "none", "{row}");
+            }
+            assert_eq!(labels_count(described), labels.len(), "{row}");
+            for (key, values) in labels {
+                let listed = described
+                    .split("; ")
+                    .find_map(|part| part.strip_prefix(&format!("`{key}`: ")))
+                    .unwrap_or_else(|| panic!("`{name}`: the label `{key}` is missing: {row}"));
+                let expected: Vec<String> = values.iter().map(|v| format!("`{v}`")).collect();
+                assert_eq!(listed, expected.join(", "), "`{name}`, label `{key}`");
+            }
+        }
+    }
+
+    fn labels_count(described: &str) -> usize {
+        if described == "none" {
+            0
+        } else {
+            described.split("; ").count()
+        }
+    }
 }

@@ -3,6 +3,8 @@
 
 use auth0_runtime::testing::TestIssuer;
 
+pub mod dpop_recipe;
+
 /// Configures the global validator for `audience`. Returns the embedded issuer when there is no
 /// tenant configured; keep it alive as long as the server runs. A bad setting ends the program
 /// with its message, which says how to fix it.

@@ -1,5 +1,6 @@
-//! The README's "Testing your API" example, as written: the code between the two marker lines below
-//! is the README's code block, verbatim (`the_readme_shows_this_file` checks it).
+//! The crate README's "Testing your API" example (`auth0-runtime/README.md`, the crate's
+//! documentation page), as written: the code between the two marker lines below is its code block,
+//! verbatim (`the_readme_shows_this_file` checks it).
 
 // README example: begin
 use actix_web::{App, HttpResponse, Responder, get, test};
@@ -73,10 +74,10 @@ async fn a_real_issuer_over_https() {
 
 /// Outside the example, where `test` is the built-in attribute rather than Actix's.
 mod pin {
-    /// The README's code block under "## Testing your API" is the code above, verbatim.
+    /// The crate README's code block under "## Testing your API" is the code above, verbatim.
     #[test]
     fn the_readme_shows_this_file() {
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../../auth0-runtime/README.md");
         let (_, section) = readme
             .split_once("\n## Testing your API\n")
             .expect("the README has a \"Testing your API\" section");
@@ -93,7 +94,7 @@ mod pin {
             .expect("the markers");
         assert_eq!(
             block, example,
-            "copy the example of tests/tests/readme.rs into the README"
+            "copy the example of tests/tests/readme.rs into auth0-runtime/README.md"
         );
     }
 }
