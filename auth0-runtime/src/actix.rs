@@ -98,7 +98,7 @@ fn not_configured() -> actix_web::Error {
         );
     }
     let error = AuthError::Internal("authentication is not configured");
-    let response = render(&error, Challenges::Both, false, "ES256");
+    let response = render(&error, Challenges::Both, false, "ES256", None);
     actix_web::error::InternalError::from_response(error, response).into()
 }
 
@@ -107,7 +107,13 @@ impl Auth0 {
     pub(crate) fn respond(&self, denied: Denied) -> actix_web::Error {
         // Logged once, where the verification is watched (`observe`), with its precise reason.
         let Denied { error, dpop, .. } = denied;
-        let mut response = render(&error, self.0.accepted, dpop, &self.0.dpop_algs);
+        let mut response = render(
+            &error,
+            self.0.accepted,
+            dpop,
+            &self.0.dpop_algs,
+            self.resource_metadata_url(),
+        );
         if matches!(error, AuthError::UseDpopNonce(_))
             && let Some(nonce) = self.dpop_nonce().and_then(|n| HeaderValue::try_from(n).ok())
         {
@@ -131,10 +137,16 @@ impl Auth0 {
     }
 }
 
-fn render(error: &AuthError, accepted: Challenges, dpop: bool, dpop_algs: &str) -> HttpResponse {
+fn render(
+    error: &AuthError,
+    accepted: Challenges,
+    dpop: bool,
+    dpop_algs: &str,
+    resource_metadata: Option<&str>,
+) -> HttpResponse {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = HttpResponse::build(status);
-    if let Some(challenge) = error.challenge(accepted, dpop, dpop_algs)
+    if let Some(challenge) = error.challenge(accepted, dpop, dpop_algs, resource_metadata)
         && let Ok(value) = HeaderValue::try_from(challenge)
     {
         response.insert_header((header::WWW_AUTHENTICATE, value));
@@ -159,7 +171,7 @@ impl ResponseError for AuthError {
     /// Renders with the default challenges (Bearer and DPoP); refusals produced by the extractors
     /// and middleware use the validator's configuration instead.
     fn error_response(&self) -> HttpResponse {
-        render(self, Challenges::Both, false, "ES256")
+        render(self, Challenges::Both, false, "ES256", None)
     }
 }
 
@@ -300,7 +312,7 @@ fn refuse(req: &HttpRequest, v: &Verified, error: AuthError) -> actix_web::Error
         // Test claims need no validator: default challenges, as `AuthError`'s `ResponseError`.
         #[cfg(feature = "testing")]
         None if crate::testing::test_claims(req).is_some() => {
-            let response = render(&denied.error, Challenges::Both, denied.dpop, "ES256");
+            let response = render(&denied.error, Challenges::Both, denied.dpop, "ES256", None);
             actix_web::error::InternalError::from_response(denied.error, response).into()
         }
         None => not_configured(),
@@ -833,6 +845,41 @@ fn access_token_of(req: &HttpRequest, v: Verified) -> Result<AccessToken, actix_
 }
 
 /// The readiness as JSON: 200 when ready, 503 when not, never cached; for a health route.
+/// Serves the RFC 9728 Protected Resource Metadata of the validator (app data, else the global
+/// one): mount it at [`Auth0::resource_metadata_path`]. 404 when metadata is not published
+/// ([`Auth0Config::resource_metadata`](crate::Auth0Config::resource_metadata)).
+///
+/// ```no_run
+/// use actix_web::{App, HttpServer, web};
+///
+/// #[actix_web::main]
+/// async fn main() -> std::io::Result<()> {
+///     let auth0 = match auth0_runtime::init_from_env() {
+///         Ok(auth0) => auth0,
+///         Err(error) => {
+///             eprintln!("{error}");
+///             std::process::exit(2);
+///         }
+///     };
+///     let path = auth0.resource_metadata_path().unwrap_or("/.well-known/oauth-protected-resource");
+///     HttpServer::new(move || {
+///         App::new().route(path, web::get().to(auth0_runtime::protected_resource_metadata))
+///     })
+///     .bind(("127.0.0.1", 3000))?
+///     .run()
+///     .await
+/// }
+/// ```
+pub async fn protected_resource_metadata(auth0: Auth0) -> HttpResponse {
+    match auth0.resource_metadata_json() {
+        Some(json) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("max-age=3600")))
+            .content_type("application/json")
+            .body(json.to_owned()),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
 impl actix_web::Responder for crate::Readiness {
     type Body = actix_web::body::BoxBody;
 

@@ -232,6 +232,7 @@ pub struct Auth0Config {
     pub(crate) dpop_nonce_secrets: Vec<Vec<u8>>,
     pub(crate) domains_resolver: Option<DomainsResolver>,
     pub(crate) new_issuers: crate::keys::NewIssuerBudget,
+    pub(crate) metadata: crate::metadata::MetadataSettings,
     /// Unix seconds; tests of the crate move it.
     pub(crate) clock: fn() -> i64,
     // Token exchange (see `crate::exchange`).
@@ -309,6 +310,7 @@ impl Auth0Config {
             dpop_nonce_secrets: Vec::new(),
             domains_resolver: None,
             new_issuers: crate::keys::NewIssuerBudget::default(),
+            metadata: crate::metadata::MetadataSettings::default(),
             clock: crate::verify::now,
             exchange_domain: None,
             client_assertion_key: None,
@@ -392,6 +394,25 @@ impl Auth0Config {
                 .split(',')
                 .map(|secret| decode_secret(secret.trim()))
                 .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = get("AUTH0_RESOURCE_METADATA") {
+            config.metadata.enabled = parse_bool("AUTH0_RESOURCE_METADATA", &v)?;
+        }
+        if let Some(v) = get("AUTH0_RESOURCE_METADATA_URL") {
+            config.metadata.url = Some(v);
+        }
+        if let Some(v) = get("AUTH0_RESOURCE") {
+            config.metadata.resource = Some(v);
+        }
+        if let Some(v) = get("AUTH0_SCOPES_SUPPORTED") {
+            config.metadata.scopes = v
+                .split([',', ' '])
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(v) = get("AUTH0_RESOURCE_DOCUMENTATION") {
+            config.metadata.documentation = Some(v);
         }
         if let Some(v) = get("AUTH0_PUBLIC_ORIGINS") {
             config.public_origins = v.split(',').map(|o| o.trim().to_owned()).collect();
@@ -676,6 +697,52 @@ impl Auth0Config {
         S: Into<Vec<u8>>,
     {
         self.dpop_nonce_secrets = secrets.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Publish RFC 9728 Protected Resource Metadata (default off; `AUTH0_RESOURCE_METADATA`): the
+    /// document [`Auth0::resource_metadata`](crate::Auth0::resource_metadata) holds, served by
+    /// [`protected_resource_metadata`](crate::protected_resource_metadata), and named by a
+    /// `resource_metadata="…"` parameter on every challenge, so that a refused OAuth client (an MCP
+    /// client) finds the tenant to get a token from. Its URL is derived from the resource
+    /// identifier (RFC 9728 §3.1: `https://api.example.com/mcp` →
+    /// `https://api.example.com/.well-known/oauth-protected-resource/mcp`) unless
+    /// [`Self::resource_metadata_url`] says otherwise.
+    pub fn resource_metadata(mut self, publish: bool) -> Self {
+        self.metadata.enabled = publish;
+        self
+    }
+
+    /// Where the metadata is served, when not at the derived URL (`AUTH0_RESOURCE_METADATA_URL`;
+    /// a proxy that rewrites paths, say). Turns metadata on.
+    pub fn resource_metadata_url(mut self, url: impl Into<String>) -> Self {
+        self.metadata.url = Some(url.into());
+        self
+    }
+
+    /// The resource identifier the metadata names (`AUTH0_RESOURCE`): the API's URL, like
+    /// `https://mcp.example.com/mcp`. Default: the (first) audience, which for an MCP server is
+    /// its URL.
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        self.metadata.resource = Some(resource.into());
+        self
+    }
+
+    /// The scopes the metadata lists as `scopes_supported` (`AUTH0_SCOPES_SUPPORTED`, separated
+    /// by spaces or commas).
+    pub fn scopes_supported<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.metadata.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// A page for developers that the metadata links as `resource_documentation`
+    /// (`AUTH0_RESOURCE_DOCUMENTATION`).
+    pub fn resource_documentation(mut self, url: impl Into<String>) -> Self {
+        self.metadata.documentation = Some(url.into());
         self
     }
 

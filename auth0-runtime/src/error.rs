@@ -114,7 +114,14 @@ impl AuthError {
     /// RFC 6750 §3: a request without credentials gets a bare challenge; every other 4xx names its
     /// error on the challenge of the scheme it concerns. RFC 9449 §7.1: proof errors go on `DPoP`.
     /// `dpop` says the request used the DPoP scheme, so its error belongs on the DPoP challenge.
-    pub(crate) fn challenge(&self, accepted: Challenges, dpop: bool, dpop_algs: &str) -> Option<String> {
+    /// RFC 9728 §5.1: with metadata published, every challenge names it (`resource_metadata`).
+    pub(crate) fn challenge(
+        &self,
+        accepted: Challenges,
+        dpop: bool,
+        dpop_algs: &str,
+        resource_metadata: Option<&str>,
+    ) -> Option<String> {
         let error = match self {
             Self::MissingCredentials => None,
             Self::Unavailable(_) | Self::Internal(_) => return None,
@@ -148,6 +155,9 @@ impl AuthError {
             if !p.is_empty() {
                 let _ = write!(out, ", {p}");
             }
+            if let Some(url) = resource_metadata {
+                let _ = write!(out, ", resource_metadata=\"{url}\"");
+            }
         }
         if accepted != Challenges::Bearer {
             if !out.is_empty() {
@@ -160,6 +170,9 @@ impl AuthError {
                 let _ = write!(out, "{p}, ");
             }
             let _ = write!(out, "algs=\"{dpop_algs}\"");
+            if let Some(url) = resource_metadata {
+                let _ = write!(out, ", resource_metadata=\"{url}\"");
+            }
         }
         Some(out)
     }
@@ -173,21 +186,22 @@ mod tests {
     fn challenges_follow_the_accepted_schemes() {
         let bare = AuthError::MissingCredentials;
         assert_eq!(
-            bare.challenge(Challenges::Bearer, false, "ES256").as_deref(),
+            bare.challenge(Challenges::Bearer, false, "ES256", None)
+                .as_deref(),
             Some("Bearer realm=\"api\"")
         );
         assert_eq!(
-            bare.challenge(Challenges::Both, false, "ES256").as_deref(),
+            bare.challenge(Challenges::Both, false, "ES256", None).as_deref(),
             Some("Bearer realm=\"api\", DPoP algs=\"ES256\"")
         );
         assert_eq!(
-            bare.challenge(Challenges::Dpop, false, "ES256").as_deref(),
+            bare.challenge(Challenges::Dpop, false, "ES256", None).as_deref(),
             Some("DPoP algs=\"ES256\"")
         );
 
         let token = AuthError::InvalidToken("the access token has expired");
         assert_eq!(
-            token.challenge(Challenges::Both, false, "ES256").as_deref(),
+            token.challenge(Challenges::Both, false, "ES256", None).as_deref(),
             Some(
                 "Bearer realm=\"api\", error=\"invalid_token\", \
                  error_description=\"the access token has expired\", DPoP algs=\"ES256\""
@@ -195,14 +209,14 @@ mod tests {
         );
         let proof = AuthError::InvalidDpopProof("the DPoP proof has expired");
         assert_eq!(
-            proof.challenge(Challenges::Both, false, "ES256").as_deref(),
+            proof.challenge(Challenges::Both, false, "ES256", None).as_deref(),
             Some(
                 "Bearer realm=\"api\", DPoP error=\"invalid_dpop_proof\", \
                  error_description=\"the DPoP proof has expired\", algs=\"ES256\""
             )
         );
         assert_eq!(
-            AuthError::Internal("x").challenge(Challenges::Both, false, "ES256"),
+            AuthError::Internal("x").challenge(Challenges::Both, false, "ES256", None),
             None
         );
     }
@@ -215,8 +229,32 @@ mod tests {
         };
         assert_eq!(e.status(), 403);
         assert!(
-            e.challenge(Challenges::Bearer, false, "ES256")
+            e.challenge(Challenges::Bearer, false, "ES256", None)
                 .is_some_and(|c| c.ends_with("scope=\"read:messages\""))
+        );
+    }
+
+    #[test]
+    fn every_challenge_names_the_resource_metadata() {
+        let url = Some("https://api.example.com/.well-known/oauth-protected-resource");
+        assert_eq!(
+            AuthError::MissingCredentials
+                .challenge(Challenges::Both, false, "ES256", url)
+                .as_deref(),
+            Some(
+                "Bearer realm=\"api\", resource_metadata=\"https://api.example.com/.well-known/oauth-protected-resource\", \
+                 DPoP algs=\"ES256\", resource_metadata=\"https://api.example.com/.well-known/oauth-protected-resource\""
+            )
+        );
+        let expired = AuthError::InvalidToken("the access token has expired");
+        assert_eq!(
+            expired
+                .challenge(Challenges::Bearer, false, "ES256", url)
+                .as_deref(),
+            Some(
+                "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"the access token has expired\", \
+                 resource_metadata=\"https://api.example.com/.well-known/oauth-protected-resource\""
+            )
         );
     }
 }

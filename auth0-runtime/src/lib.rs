@@ -18,6 +18,7 @@ mod exchange;
 mod health;
 mod jws;
 mod keys;
+mod metadata;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod observe;
@@ -27,7 +28,10 @@ pub mod testing;
 mod throttle;
 mod verify;
 
-pub use actix::{AccessToken, DpopNonces, DpopNoncesMiddleware, RequireAuth, RequireAuthMiddleware};
+pub use actix::{
+    AccessToken, DpopNonces, DpopNoncesMiddleware, RequireAuth, RequireAuthMiddleware,
+    protected_resource_metadata,
+};
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 #[doc(inline)]
@@ -47,6 +51,7 @@ pub use exchange::{
 };
 pub use health::{IssuerReadiness, KeysState, Readiness, StoreState};
 pub use jsonwebtoken::Algorithm;
+pub use metadata::ResourceMetadata;
 pub use verify::{Auth0, RequestParts};
 
 static GLOBAL: OnceLock<Auth0> = OnceLock::new();

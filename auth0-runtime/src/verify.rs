@@ -224,6 +224,8 @@ pub(crate) struct Inner {
     algorithms: Vec<Algorithm>,
     pub(crate) accepted: Challenges,
     pub(crate) dpop_algs: String,
+    /// RFC 9728 metadata, when published.
+    pub(crate) metadata: Option<crate::metadata::Published>,
     proof: ProofSettings,
     leeway: i64,
     require_at_jwt: bool,
@@ -290,6 +292,19 @@ impl Auth0 {
             .map(|a| format!("{a:?}"))
             .collect::<Vec<_>>()
             .join(" ");
+        let metadata = crate::metadata::Published::new(
+            &config.metadata,
+            crate::metadata::Context {
+                issuers: &issuers,
+                audiences: &config.audiences,
+                dpop_algorithms: if config.dpop_enabled {
+                    config.dpop_algorithms.iter().map(|a| format!("{a:?}")).collect()
+                } else {
+                    Vec::new()
+                },
+                dpop_required: config.dpop_required,
+            },
+        )?;
         let keys = Arc::new(KeyStore::new(
             http,
             KeySettings {
@@ -337,6 +352,7 @@ impl Auth0 {
             algorithms: config.algorithms,
             accepted,
             dpop_algs,
+            metadata,
             proof,
             leeway: secs(config.leeway),
             require_at_jwt: config.require_at_jwt,
@@ -430,6 +446,29 @@ impl Auth0 {
             }
             attempt => attempt,
         }
+    }
+
+    /// The RFC 9728 Protected Resource Metadata of this API, when published
+    /// ([`Auth0Config::resource_metadata`]).
+    pub fn resource_metadata(&self) -> Option<&crate::ResourceMetadata> {
+        self.0.metadata.as_ref().map(|m| &m.document)
+    }
+
+    /// The path the metadata is served at (`/.well-known/oauth-protected-resource/mcp`), to mount
+    /// [`protected_resource_metadata`](crate::protected_resource_metadata) on; `None` when not
+    /// published.
+    pub fn resource_metadata_path(&self) -> Option<&str> {
+        self.0.metadata.as_ref().map(|m| m.path.as_str())
+    }
+
+    /// The metadata URL that challenges name (`resource_metadata="…"`), when published.
+    pub(crate) fn resource_metadata_url(&self) -> Option<&str> {
+        self.0.metadata.as_ref().map(|m| m.url.as_str())
+    }
+
+    /// The metadata document as JSON, rendered once at startup.
+    pub(crate) fn resource_metadata_json(&self) -> Option<&str> {
+        self.0.metadata.as_ref().map(|m| m.json.as_str())
     }
 
     /// The current DPoP server nonce, when nonces are on
