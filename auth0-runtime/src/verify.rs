@@ -758,6 +758,10 @@ impl Auth0 {
         now: i64,
         granted: Option<&str>,
     ) -> Result<Arc<TokenClaims>, TokenFailure> {
+        // The first pass records the token's issuer and key id on the span. A second one (after
+        // the key fetch or the resolver's answer) verifies the same token, and recording them
+        // again would print them twice: the fmt subscriber shows every record of a field.
+        let identify = fetched.is_none() && granted.is_none();
         let cache = &self.0.token_cache;
         let generation = self.0.keys.generation();
         let cache_key = cache.enabled().then(|| cache::Key::of(token));
@@ -767,7 +771,9 @@ impl Auth0 {
             && self.0.keys.cached(&hit.claims.iss, &hit.kid).is_some()
         {
             // An issuer from the resolver is judged again on every request.
-            observe::token_identified(&hit.claims.iss, &hit.kid);
+            if identify {
+                observe::token_identified(&hit.claims.iss, &hit.kid);
+            }
             #[cfg(feature = "metrics")]
             crate::metrics::token_cache(true);
             self.trusted_issuer(&hit.claims.iss, granted)?;
@@ -819,7 +825,9 @@ impl Auth0 {
             .kid
             .ok_or(TokenFailure::invalid("the access token has no key id"))?;
         let claims = TokenClaims::from_payload(&jws.payload).map_err(TokenFailure::invalid)?;
-        observe::token_identified(&claims.iss, &kid);
+        if identify {
+            observe::token_identified(&claims.iss, &kid);
+        }
         let issuer = self.trusted_issuer(&claims.iss, granted)?;
         let key = match fetched.or_else(|| self.0.keys.cached(issuer, &kid)) {
             Some(key) => key,
