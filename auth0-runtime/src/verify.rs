@@ -235,7 +235,9 @@ pub(crate) struct Inner {
     clock: fn() -> i64,
     organizations: Vec<String>,
     organization_required: bool,
-    nonces: Option<Nonces>,
+    pub(crate) nonces: Option<Nonces>,
+    /// Whether the warning that no middleware renews this validator's nonces was given (once).
+    pub(crate) nonce_renewal_warned: std::sync::atomic::AtomicBool,
     resolver: Option<DomainsResolver>,
     resolver_failures: crate::throttle::Throttle,
     /// Rate-limits the warnings of server-side refusals.
@@ -342,6 +344,7 @@ impl Auth0 {
             organizations: config.organizations,
             organization_required: config.organization_required,
             nonces: Nonces::new(&config.dpop_nonce_secrets),
+            nonce_renewal_warned: std::sync::atomic::AtomicBool::new(false),
             resolver: config.domains_resolver,
             resolver_failures: crate::throttle::Throttle::new(std::time::Duration::from_secs(10)),
             warnings: crate::throttle::Throttle::new(std::time::Duration::from_secs(10)),
