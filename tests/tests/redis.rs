@@ -446,13 +446,14 @@ async fn failing_open_accepts_unchecked_while_redis_is_down_only() {
 
 /// With fail-open on, a Redis that answers with an error refuses every DPoP request: the same
 /// proof sent twice is refused twice (503, never accepted unchecked), Bearer is not affected, and
-/// readiness reports the store unavailable.
+/// readiness reports the store unavailable. (A long timeout: a check that times out on a busy
+/// machine before Redis was ever heard from fails open, as it should, and this is not about that.)
 async fn refuses_even_failing_open(issuer: &TestIssuer, url: &str) {
     let config = issuer
         .config(AUDIENCE)
         .replay_store(
             RedisReplayStore::builder(url)
-                .timeout(Duration::from_secs(1))
+                .timeout(Duration::from_secs(5))
                 .build()
                 .expect("a valid Redis URL"),
         )
@@ -506,6 +507,12 @@ async fn a_user_without_permission_to_set_is_refused_even_failing_open() {
     ];
     let app = AppProcess::spawn(&vars, &dir);
     let client = Client::new(&issuer);
+    // The default timeout (200 ms): on a busy machine a first check may time out before Redis
+    // was heard from, and fail open. Once Redis has refused, a timeout is that refusal too.
+    eventually("Redis refuses", Duration::from_secs(10), || async {
+        client.dpop(&app, &client.proof()).await.status == 503
+    })
+    .await;
     let proof = client.proof();
     assert_unavailable(&client.dpop(&app, &proof).await);
     assert_unavailable(&client.dpop(&app, &proof).await);
@@ -514,10 +521,6 @@ async fn a_user_without_permission_to_set_is_refused_even_failing_open() {
         log.lines().any(|l| l.starts_with("WARN")
             && l.contains("refuses to record proofs")
             && l.contains("reply=\"NOPERM\"")),
-        "{log}"
-    );
-    assert!(
-        !log.contains("cannot be reached") && !log.contains("accepted without a replay check"),
         "{log}"
     );
     assert!(!log.contains(&acl_password), "{log}");
@@ -629,6 +632,12 @@ async fn the_environment_picks_the_store_its_database_and_the_policy() {
     vars.push(("AUTH0_REPLAY_STORE_FAIL_OPEN", "true".to_owned()));
     let open = from_env(&vars).expect("configuration");
     let open = Instance::start(open);
+    // With the default 200 ms timeout, a busy machine may time out a first check before Redis
+    // was heard from (and fail open); once Redis has refused, every check is refused.
+    eventually("Redis refuses", Duration::from_secs(10), || async {
+        client.dpop(&open, &client.proof()).await.status == 503
+    })
+    .await;
     let proof = client.proof();
     assert_unavailable(&client.dpop(&open, &proof).await);
     assert_unavailable(&client.dpop(&open, &proof).await);
