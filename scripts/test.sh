@@ -1,14 +1,33 @@
 #!/usr/bin/env bash
 # Every test of the workspace, on a fresh machine: the README's test command.
 #
-#   scripts/test.sh [cargo test arguments…]
+#   scripts/test.sh [--quick] [cargo test arguments…]
 #
 # The Redis tests (the shared DPoP replay store) start real `redis-server` processes on free
 # loopback ports, so this installs Redis first when it is missing (Debian/Ubuntu: `apt-get install
 # redis-server`, after `apt-get update` when the package lists are empty), then runs
 # `cargo test --workspace` with the arguments given. Set REDIS_SERVER to use another binary.
+#
+# --quick skips the trybuild suite (the ui-tests packages, which compile every case and take the
+# longest) for a fast loop: `scripts/test.sh --quick`, `scripts/test.sh --quick -p tests`. Every
+# other argument goes to cargo as given (after `--`, to the test binaries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The packages of ui-tests/ (see the workspace members in Cargo.toml).
+UI_TESTS=(ui-tests ui-tests-2021 ui-tests-renamed-crate)
+
+args=()
+quick=false
+seen_separator=false
+for arg in "$@"; do
+    if [ "$seen_separator" = false ] && [ "$arg" = "--quick" ]; then
+        quick=true
+        continue
+    fi
+    [ "$arg" = "--" ] && seen_separator=true
+    args+=("$arg")
+done
 
 REDIS_SERVER=${REDIS_SERVER:-redis-server}
 
@@ -57,4 +76,20 @@ fi
 echo "== $("$REDIS_SERVER" --version | cut -d' ' -f1-3)"
 
 export REDIS_SERVER
-exec cargo test --workspace "$@"
+# `-p` picks packages itself (cargo ignores it next to `--workspace`).
+scope=(--workspace)
+for arg in ${args[@]+"${args[@]}"}; do
+    case "$arg" in
+        --) break ;;
+        -p | --package | -p* | --package=*) scope=() ;;
+    esac
+done
+if [ "$quick" = true ] && [ ${#scope[@]} -gt 0 ]; then
+    excluded=()
+    for package in "${UI_TESTS[@]}"; do
+        excluded+=(--exclude "$package")
+    done
+    echo "== --quick: skipping the trybuild suite (${UI_TESTS[*]})"
+    exec cargo test ${scope[@]+"${scope[@]}"} "${excluded[@]}" ${args[@]+"${args[@]}"}
+fi
+exec cargo test ${scope[@]+"${scope[@]}"} ${args[@]+"${args[@]}"}

@@ -189,12 +189,41 @@ struct Done {
 }
 
 fn remember(req: &HttpRequest, by: &Auth0, verified: &Verified) {
+    if verified.scheme == crate::Scheme::DPoP && by.0.nonces.is_some() {
+        check_nonce_renewal(req, by);
+    }
     let authorization = req.headers().get(header::AUTHORIZATION).cloned();
     req.extensions_mut().insert(Done {
         by: by.clone(),
         verified: verified.clone(),
         authorization,
     });
+}
+
+/// Set on a request by [`DpopNonces`] and [`RequireAuth`] before the app sees it: its successful
+/// answer will carry a renewed `DPoP-Nonce` when the proof needs one.
+#[derive(Clone, Copy)]
+struct NonceRenewal;
+
+/// With server nonces on, a successful DPoP request that neither [`DpopNonces`] nor
+/// [`RequireAuth`] handles gets no renewed nonce: say so, once per validator. Startup cannot see
+/// the app; its first such request shows it.
+fn check_nonce_renewal(req: &HttpRequest, by: &Auth0) {
+    use std::sync::atomic::Ordering;
+    if by.0.nonce_renewal_warned.load(Ordering::Relaxed)
+        || req.extensions().get::<NonceRenewal>().is_some()
+        || by.0.nonce_renewal_warned.swap(true, Ordering::Relaxed)
+    {
+        return;
+    }
+    tracing::warn!(
+        target: "auth0_runtime",
+        route = req.match_pattern().as_deref().unwrap_or("(no route)"),
+        "DPoP server nonces are on (AUTH0_DPOP_NONCE_SECRET), but no DpopNonces middleware wraps \
+         this route: successful answers never carry the next nonce, so DPoP clients get 401 \
+         use_dpop_nonce and retry whenever theirs expires (every one to two minutes); wrap the \
+         app: App::new().wrap(auth0_runtime::DpopNonces)"
+    );
 }
 
 /// The guard, the middleware and `Claims` share one verification per request and validator.
@@ -643,6 +672,7 @@ where
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let service = Rc::clone(&self.service);
         let options = self.options.clone();
+        req.extensions_mut().insert(NonceRenewal);
         let anonymous = options.optional && !req.headers().contains_key(header::AUTHORIZATION);
         #[cfg(feature = "testing")]
         let anonymous = anonymous && crate::testing::test_claims(req.request()).is_none();
@@ -687,7 +717,9 @@ fn renew_nonce<B>(response: &mut ServiceResponse<B>) {
 /// Sends a fresh `DPoP-Nonce` on successful answers when DPoP server nonces are on
 /// ([`Auth0Config::dpop_nonce_secrets`](crate::Auth0Config::dpop_nonce_secrets)) and the request's
 /// proof carried the previous step's nonce, so clients move to the new nonce without a 401.
-/// [`RequireAuth`] does this itself; wrap an app protected with `#[require_auth]` in this.
+/// [`RequireAuth`] does this itself; wrap an app protected with `#[require_auth]` in this. With
+/// nonces on, the first successful DPoP request that neither handles logs a warning (once per
+/// validator).
 ///
 /// ```
 /// use actix_web::App;
@@ -735,6 +767,7 @@ where
     actix_web::dev::forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
+        req.extensions_mut().insert(NonceRenewal);
         let service = Rc::clone(&self.service);
         Box::pin(async move {
             let mut response = service.call(req).await?;

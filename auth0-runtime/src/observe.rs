@@ -147,7 +147,8 @@ pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// Records the issuer and key id on the current verification span, if it is being recorded.
+/// Records the issuer and key id on the current verification span, if it is being recorded. Once
+/// per verification: a subscriber may print each record (tracing-subscriber's fmt appends them).
 pub(crate) fn token_identified(issuer: &str, kid: &str) {
     if tracing::enabled!(target: "auth0_runtime", tracing::Level::DEBUG) {
         let span = tracing::Span::current();

@@ -237,7 +237,9 @@ pub(crate) struct Inner {
     clock: fn() -> i64,
     organizations: Vec<String>,
     organization_required: bool,
-    nonces: Option<Nonces>,
+    pub(crate) nonces: Option<Nonces>,
+    /// Whether the warning that no middleware renews this validator's nonces was given (once).
+    pub(crate) nonce_renewal_warned: std::sync::atomic::AtomicBool,
     resolver: Option<DomainsResolver>,
     resolver_failures: crate::throttle::Throttle,
     /// Rate-limits the warnings of server-side refusals.
@@ -363,6 +365,7 @@ impl Auth0 {
             organizations: config.organizations,
             organization_required: config.organization_required,
             nonces: Nonces::new(&config.dpop_nonce_secrets),
+            nonce_renewal_warned: std::sync::atomic::AtomicBool::new(false),
             resolver: config.domains_resolver,
             resolver_failures: crate::throttle::Throttle::new(std::time::Duration::from_secs(10)),
             warnings: crate::throttle::Throttle::new(std::time::Duration::from_secs(10)),
@@ -811,6 +814,10 @@ impl Auth0 {
         now: i64,
         granted: Option<&str>,
     ) -> Result<Arc<TokenClaims>, TokenFailure> {
+        // The first pass records the token's issuer and key id on the span. A second one (after
+        // the key fetch or the resolver's answer) verifies the same token, and recording them
+        // again would print them twice: the fmt subscriber shows every record of a field.
+        let identify = fetched.is_none() && granted.is_none();
         let cache = &self.0.token_cache;
         let generation = self.0.keys.generation();
         let cache_key = cache.enabled().then(|| cache::Key::of(token));
@@ -820,7 +827,9 @@ impl Auth0 {
             && self.0.keys.cached(&hit.claims.iss, &hit.kid).is_some()
         {
             // An issuer from the resolver is judged again on every request.
-            observe::token_identified(&hit.claims.iss, &hit.kid);
+            if identify {
+                observe::token_identified(&hit.claims.iss, &hit.kid);
+            }
             #[cfg(feature = "metrics")]
             crate::metrics::token_cache(true);
             self.trusted_issuer(&hit.claims.iss, granted)?;
@@ -872,7 +881,9 @@ impl Auth0 {
             .kid
             .ok_or(TokenFailure::invalid("the access token has no key id"))?;
         let claims = TokenClaims::from_payload(&jws.payload).map_err(TokenFailure::invalid)?;
-        observe::token_identified(&claims.iss, &kid);
+        if identify {
+            observe::token_identified(&claims.iss, &kid);
+        }
         let issuer = self.trusted_issuer(&claims.iss, granted)?;
         let key = match fetched.or_else(|| self.0.keys.cached(issuer, &kid)) {
             Some(key) => key,

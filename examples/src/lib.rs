@@ -24,10 +24,14 @@ pub fn init_auth0_with(
     audience: &str,
     adjust: impl FnOnce(&TestIssuer, auth0_runtime::Auth0Config) -> auth0_runtime::Auth0Config,
 ) -> std::io::Result<Option<TestIssuer>> {
-    // `RUST_LOG=auth0_runtime=debug` shows why each token was refused.
+    // `RUST_LOG=auth0_runtime=debug` shows why each token was refused. Logs go to stderr: stdout
+    // holds what the examples print to copy (the quickstart's curl commands).
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     if tenant_configured() {
         if let Err(error) = auth0_runtime::init_from_env() {
             eprintln!("error: {error}");

@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use actix_web::test as actix_test;
+use actix_web::{App, HttpResponse, web};
 use auth0_runtime::testing::{DpopKey, Fault, TestIssuer};
-use auth0_runtime::{Auth0, Auth0Config, AuthError, RequestParts};
+use auth0_runtime::{Auth0, Auth0Config, AuthError, Claims, DpopNonces, RequestParts, RequireAuth};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
@@ -46,6 +48,9 @@ fn bearer(token: &str) -> Parts {
 struct Seen {
     spans: Vec<(String, BTreeMap<String, String>)>,
     events: Vec<(tracing::Level, BTreeMap<String, String>)>,
+    /// `span.field` for each field recorded again on a span that had it: a fmt subscriber prints
+    /// every record, so the field would show twice.
+    recorded_twice: Vec<String>,
 }
 
 impl Seen {
@@ -64,6 +69,7 @@ impl Seen {
     fn verify_span(&self) -> &BTreeMap<String, String> {
         let spans: Vec<_> = self.spans.iter().filter(|(n, _)| n == "auth0.verify").collect();
         assert_eq!(spans.len(), 1, "{self:?}");
+        assert!(self.recorded_twice.is_empty(), "{:?}", self.recorded_twice);
         &spans[0].1
     }
 }
@@ -102,7 +108,14 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<
         if let Some(span) = ctx.span(id)
             && let Some(open) = span.extensions_mut().get_mut::<Open>()
         {
-            values.record(&mut Fields(&mut open.0));
+            let mut fields = BTreeMap::new();
+            values.record(&mut Fields(&mut fields));
+            for (name, value) in fields {
+                if open.0.insert(name.clone(), value).is_some() {
+                    let mut seen = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+                    seen.recorded_twice.push(format!("{}.{name}", span.name()));
+                }
+            }
         }
     }
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
@@ -153,6 +166,8 @@ fn a_verification_is_one_span_with_its_outcome_and_no_token() {
                 .is_ok()
         );
     });
+    // The first verification fetches the key and verifies again: the issuer and key id are
+    // still recorded once (`verify_span` checks that no field is recorded twice).
     let span = seen.verify_span();
     assert_eq!(span.get("scheme").map(String::as_str), Some("bearer"), "{span:?}");
     assert_eq!(span.get("outcome").map(String::as_str), Some("success"));
@@ -487,4 +502,122 @@ fn metrics_count_outcomes_fetches_and_cache_hits_with_fixed_labels() {
         1
     );
     assert_eq!(outcome("bearer", "failure", "temporarily_unavailable"), 1);
+}
+
+async fn hello(claims: Claims) -> HttpResponse {
+    HttpResponse::Ok().body(claims.sub.clone())
+}
+
+/// Two successful DPoP requests to `$app`'s `/x`, each with a fresh proof carrying the current
+/// nonce when nonces are on. (A macro: the request type is actix-http's, not named here.)
+macro_rules! two_dpop_successes {
+    ($app:expr, $auth0:expr, $key:expr, $token:expr) => {
+        for _ in 0..2 {
+            let mut proof = $key.proof("GET", "http://api.example.com/x").access_token($token);
+            if let Some(nonce) = $auth0.dpop_nonce() {
+                proof = proof.nonce(&nonce);
+            }
+            let request = actix_test::TestRequest::get()
+                .uri("/x")
+                .insert_header(("host", "api.example.com"))
+                .insert_header(("authorization", format!("DPoP {}", $token)))
+                .insert_header(("dpop", proof.sign()))
+                .to_request();
+            let response = actix_test::call_service($app, request).await;
+            assert_eq!(response.status(), 200);
+        }
+    };
+}
+
+/// The warnings that nonces are on and nothing renews them.
+fn renewal_warnings(seen: &Seen) -> Vec<&BTreeMap<String, String>> {
+    seen.events
+        .iter()
+        .filter(|(level, fields)| {
+            *level == tracing::Level::WARN
+                && fields
+                    .get("message")
+                    .is_some_and(|m| m.contains("no DpopNonces middleware"))
+        })
+        .map(|(_, fields)| fields)
+        .collect()
+}
+
+/// DPoP server nonces on and an app that neither `DpopNonces` nor `RequireAuth` wraps: its
+/// successful answers can never carry the next nonce. The first successful DPoP request says so,
+/// once per validator, with the fix; a wrapped app, or one without nonces, hears nothing.
+#[test]
+fn nonces_without_their_middleware_warn_once() {
+    let issuer = TestIssuer::start();
+    let key = DpopKey::generate();
+    let token = issuer.token().audience(AUDIENCE).bind_to(&key).sign();
+    let with_nonces = |c: Auth0Config| c.dpop_nonce_secrets([vec![9u8; 32]]);
+
+    let auth0 = validator(&issuer, with_nonces);
+    let seen = watched(|| async {
+        let app = actix_test::init_service(
+            App::new()
+                .app_data(auth0.clone())
+                .route("/x", web::get().to(hello)),
+        )
+        .await;
+        two_dpop_successes!(&app, &auth0, key, &token);
+        two_dpop_successes!(&app, &auth0, key, &token);
+    });
+    let warnings = renewal_warnings(&seen);
+    assert_eq!(warnings.len(), 1, "{seen:?}");
+    let message = &warnings[0]["message"];
+    assert!(
+        message.contains("App::new().wrap(auth0_runtime::DpopNonces)"),
+        "{message}"
+    );
+    assert!(message.contains("AUTH0_DPOP_NONCE_SECRET"), "{message}");
+    assert_eq!(warnings[0].get("route").map(String::as_str), Some("/x"));
+
+    // Another validator has its own warning.
+    let other = validator(&issuer, with_nonces);
+    let seen = watched(|| async {
+        let app = actix_test::init_service(
+            App::new()
+                .app_data(other.clone())
+                .route("/x", web::get().to(hello)),
+        )
+        .await;
+        two_dpop_successes!(&app, &other, key, &token);
+    });
+    assert_eq!(renewal_warnings(&seen).len(), 1, "{seen:?}");
+
+    let auth0 = validator(&issuer, with_nonces);
+    let seen = watched(|| async {
+        let app = actix_test::init_service(
+            App::new()
+                .app_data(auth0.clone())
+                .wrap(DpopNonces)
+                .route("/x", web::get().to(hello)),
+        )
+        .await;
+        two_dpop_successes!(&app, &auth0, key, &token);
+        let app = actix_test::init_service(
+            App::new().app_data(auth0.clone()).service(
+                web::resource("/x")
+                    .wrap(RequireAuth::new())
+                    .route(web::get().to(hello)),
+            ),
+        )
+        .await;
+        two_dpop_successes!(&app, &auth0, key, &token);
+    });
+    assert!(renewal_warnings(&seen).is_empty(), "{seen:?}");
+
+    let without_nonces = validator(&issuer, |c| c);
+    let seen = watched(|| async {
+        let app = actix_test::init_service(
+            App::new()
+                .app_data(without_nonces.clone())
+                .route("/x", web::get().to(hello)),
+        )
+        .await;
+        two_dpop_successes!(&app, &without_nonces, key, &token);
+    });
+    assert!(renewal_warnings(&seen).is_empty(), "{seen:?}");
 }

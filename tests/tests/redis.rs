@@ -444,6 +444,134 @@ async fn failing_open_accepts_unchecked_while_redis_is_down_only() {
     .await;
 }
 
+/// With fail-open on, a Redis that answers with an error refuses every DPoP request: the same
+/// proof sent twice is refused twice (503, never accepted unchecked), Bearer is not affected, and
+/// readiness reports the store unavailable. (A long timeout: a check that times out on a busy
+/// machine before Redis was ever heard from fails open, as it should, and this is not about that.)
+async fn refuses_even_failing_open(issuer: &TestIssuer, url: &str) {
+    let config = issuer
+        .config(AUDIENCE)
+        .replay_store(
+            RedisReplayStore::builder(url)
+                .timeout(Duration::from_secs(5))
+                .build()
+                .expect("a valid Redis URL"),
+        )
+        .replay_store_fail_open(true);
+    let auth0 = Auth0::new(config.clone()).expect("valid configuration");
+    let ready = auth0.ready().await;
+    assert_eq!(
+        ready.replay_store(),
+        auth0_runtime::StoreState::Unavailable,
+        "{ready:?}"
+    );
+    let api = Instance::start(config);
+    let client = Client::new(issuer);
+    let proof = client.proof();
+    for attempt in ["first", "second"] {
+        let answer = client.dpop(&api, &proof).await;
+        assert_eq!(answer.status, 503, "{attempt} use of one proof: {answer:?}");
+        assert_unavailable(&answer);
+    }
+    assert_unavailable(&client.dpop(&api, &client.proof()).await);
+    assert_eq!(client.bearer(&api).await.status, 200, "Bearer is not affected");
+}
+
+/// An ACL user that may not `SET` (`NOPERM`), in an app configured from the environment with
+/// fail-open on: refused, and the app says why, naming the reply and not the password.
+#[tokio::test]
+async fn a_user_without_permission_to_set_is_refused_even_failing_open() {
+    let acl_password = format!("{PASSWORD}-acl");
+    let redis = RedisServer::start_with(&[
+        "--user",
+        "proofs",
+        "on",
+        &format!(">{acl_password}"),
+        "~*",
+        "+@all",
+        "-set",
+    ]);
+    let issuer = TestIssuer::start();
+    let url = format!("redis://proofs:{acl_password}@127.0.0.1:{}/0", redis.port());
+    refuses_even_failing_open(&issuer, &url).await;
+
+    let dir = temp_dir("noperm");
+    let ca = issuer.write_ca_file(&dir).expect("CA file");
+    let vars = [
+        ("AUTH0_DOMAIN", issuer.domain()),
+        ("AUTH0_AUDIENCE", AUDIENCE.to_owned()),
+        ("SSL_CERT_FILE", ca.to_string_lossy().into_owned()),
+        ("AUTH0_PUBLIC_ORIGINS", ORIGIN.to_owned()),
+        ("AUTH0_REPLAY_STORE", url),
+        ("AUTH0_REPLAY_STORE_FAIL_OPEN", "true".to_owned()),
+    ];
+    let app = AppProcess::spawn(&vars, &dir);
+    let client = Client::new(&issuer);
+    // The default timeout (200 ms): on a busy machine a first check may time out before Redis
+    // was heard from, and fail open. Once Redis has refused, a timeout is that refusal too.
+    eventually("Redis refuses", Duration::from_secs(10), || async {
+        client.dpop(&app, &client.proof()).await.status == 503
+    })
+    .await;
+    let proof = client.proof();
+    assert_unavailable(&client.dpop(&app, &proof).await);
+    assert_unavailable(&client.dpop(&app, &proof).await);
+    let log = app.log();
+    assert!(
+        log.lines().any(|l| l.starts_with("WARN")
+            && l.contains("refuses to record proofs")
+            && l.contains("reply=\"NOPERM\"")),
+        "{log}"
+    );
+    assert!(!log.contains(&acl_password), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A replica (a primary demoted by a failover, or the wrong address) answers `READONLY`.
+#[tokio::test]
+async fn a_read_only_replica_is_refused_even_failing_open() {
+    let primary = RedisServer::start();
+    let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &primary.port().to_string()]);
+    let issuer = TestIssuer::start();
+    refuses_even_failing_open(&issuer, &replica.url()).await;
+}
+
+/// A Redis that cannot persist its snapshot refuses writes (`MISCONF`): here the dump file's name
+/// is taken by a directory, so the save fails.
+#[tokio::test]
+async fn a_redis_that_cannot_persist_is_refused_even_failing_open() {
+    let redis = RedisServer::start();
+    std::fs::create_dir(redis.dir().join("dump.rdb")).expect("a directory in the dump's place");
+    let mut db = inspect(&redis.url());
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("save")
+        .arg("3600 1")
+        .query(&mut db)
+        .expect("CONFIG SET save");
+    let _: String = redis::cmd("BGSAVE").query(&mut db).expect("BGSAVE");
+    eventually("the save fails", Duration::from_secs(10), || {
+        let failed = redis::cmd("SET")
+            .arg("probe")
+            .arg(1)
+            .query::<()>(&mut db)
+            .is_err_and(|e| e.code() == Some("MISCONF"));
+        async move { failed }
+    })
+    .await;
+    let issuer = TestIssuer::start();
+    refuses_even_failing_open(&issuer, &redis.url()).await;
+}
+
+/// A full Redis (`maxmemory` reached, `noeviction`) answers `OOM`: new proofs are refused,
+/// never accepted unrecorded.
+#[tokio::test]
+async fn a_full_redis_is_refused_even_failing_open() {
+    let redis = RedisServer::start_with(&["--maxmemory", "1", "--maxmemory-policy", "noeviction"]);
+    let issuer = TestIssuer::start();
+    refuses_even_failing_open(&issuer, &redis.url()).await;
+}
+
 /// A configuration read through `from_lookup` from these variables.
 fn from_env(vars: &[(&str, String)]) -> Result<Auth0Config, ConfigError> {
     let vars: BTreeMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
@@ -495,8 +623,8 @@ async fn the_environment_picks_the_store_its_database_and_the_policy() {
     assert_eq!(client.dpop(&c, &proof).await.status, 200);
     assert_eq!(client.dpop(&d, &proof).await.status, 200);
 
-    // A wrong password: Redis refuses to talk, which is an unreachable store: 503, or accepted
-    // unchecked when failing open.
+    // A wrong password: Redis answers, refusing, which is no outage: 503 whatever the failure
+    // policy, never a proof accepted unchecked.
     let wrong = format!("redis://:not-{PASSWORD}@127.0.0.1:{}/2", redis.port());
     let closed = Instance::start(from_env(&base(&wrong)).expect("configuration"));
     assert_unavailable(&client.dpop(&closed, &client.proof()).await);
@@ -504,9 +632,16 @@ async fn the_environment_picks_the_store_its_database_and_the_policy() {
     vars.push(("AUTH0_REPLAY_STORE_FAIL_OPEN", "true".to_owned()));
     let open = from_env(&vars).expect("configuration");
     let open = Instance::start(open);
+    // With the default 200 ms timeout, a busy machine may time out a first check before Redis
+    // was heard from (and fail open); once Redis has refused, every check is refused.
+    eventually("Redis refuses", Duration::from_secs(10), || async {
+        client.dpop(&open, &client.proof()).await.status == 503
+    })
+    .await;
     let proof = client.proof();
-    assert_eq!(client.dpop(&open, &proof).await.status, 200);
-    assert_eq!(client.dpop(&open, &proof).await.status, 200);
+    assert_unavailable(&client.dpop(&open, &proof).await);
+    assert_unavailable(&client.dpop(&open, &proof).await);
+    assert_eq!(client.bearer(&open).await.status, 200);
 
     // Refusals name the variable and never repeat the URL.
     for (value, expected) in [

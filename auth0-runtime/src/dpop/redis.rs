@@ -8,14 +8,17 @@
 //! the first one), which also owns the connections and their reconnections: no Actix worker ever
 //! waits on Redis (the verifier gets a [`ReplayCheck::Pending`] and awaits it), and a store keeps
 //! working whichever runtime built it and whichever runtimes come and go.
+//!
+//! Only a check that gets no answer (no connection, an I/O error, the timeout) may fail open; an
+//! error reply is Redis refusing to record the proof, and fails closed.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, Cmd, ConnectionAddr, IntoConnectionInfo, TlsCertificates, Value};
+use ::redis::{Client, Cmd, ConnectionAddr, IntoConnectionInfo, RedisError, TlsCertificates, Value};
 use arc_swap::ArcSwap;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -31,8 +34,12 @@ const VAR: &str = "AUTH0_REPLAY_STORE";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// After failing this long without one answer, the store drops its connection and starts a new
 /// one: a connection can fail without ever being closed (a silent network partition, a primary
-/// demoted to a read-only replica after a failover), and only a new one finds the new primary.
+/// demoted to a read-only replica after a failover, a password changed on the server), and only
+/// a new one finds the new primary or authenticates again.
 const RESET_AFTER: Duration = Duration::from_secs(5);
+/// The key [`ReplayStore::health`] writes under the prefix: never a record's (those are 43
+/// characters after the prefix).
+const PROBE_KEY: &str = "readiness";
 /// At most one warning per period about the same trouble.
 const WARN_PERIOD: Duration = Duration::from_secs(10);
 
@@ -53,12 +60,17 @@ fn invalid(problem: &str) -> ConfigError {
 /// margin (default 5 s) for the clocks of Redis and the instances.
 ///
 /// It never blocks a worker: commands run on a thread of the store's own, and each check is
-/// bounded by a timeout (default 200 ms). A check that fails or times out answers
-/// [`ReplayOutcome::Unreachable`]: 503 `temporarily_unavailable` with `Retry-After` for that
-/// DPoP request, unless the validator fails open
+/// bounded by a timeout (default 200 ms). A check that gets no answer (the connection is refused,
+/// reset or closed, another I/O error, or the timeout) answers [`ReplayOutcome::Unreachable`]:
+/// 503 `temporarily_unavailable` with `Retry-After` for that DPoP request, unless the validator
+/// fails open
 /// ([`Auth0Config::replay_store_fail_open`](crate::Auth0Config::replay_store_fail_open)); Bearer
-/// requests are never affected. Building the store does not connect: an API starts with Redis
-/// down and answers DPoP requests again as soon as Redis is back, reconnecting by itself.
+/// requests are never affected. Redis answering with an error (`NOPERM` from its ACL, `READONLY`
+/// from a replica, `MISCONF` when it cannot persist, a wrong password, any other error reply) is
+/// a refusal, not an outage: [`ReplayOutcome::Unavailable`], 503 whatever the failure policy,
+/// with a warning naming the reply (at most one every 10 s); so is a timeout after such a refusal
+/// with no answer since. Building the store does not connect: an API starts with Redis down and
+/// answers DPoP requests again as soon as Redis is back, reconnecting by itself.
 ///
 /// The URL is `redis://[[user]:password@]host[:port][/db]`, or `rediss://…` for TLS (the
 /// platform's roots and `SSL_CERT_FILE`, or [`RedisReplayStoreBuilder::root_certificates_pem`]).
@@ -132,7 +144,9 @@ impl RedisReplayStore {
         }
     }
 
-    /// Whether the store answers a `PING` within its timeout (for a readiness check).
+    /// Whether the store answers a `PING` within its timeout. A readiness check wants
+    /// [`ReplayStore::health`] (what [`Auth0::ready`](crate::Auth0::ready) asks), which also
+    /// checks that Redis accepts writes.
     pub async fn reachable(&self) -> bool {
         let inner = Arc::clone(&self.inner);
         let deadline = tokio::time::Instant::now() + inner.timeout;
@@ -252,7 +266,9 @@ impl RedisReplayStoreBuilder {
             epoch: Instant::now(),
             failing_since: AtomicU64::new(0),
             last_reset: AtomicU64::new(0),
+            refusing: AtomicBool::new(false),
             failures: Throttle::new(WARN_PERIOD),
+            refusals: Throttle::new(WARN_PERIOD),
             full: Throttle::new(WARN_PERIOD),
         });
         inner.warm_up();
@@ -295,19 +311,27 @@ impl ReplayStore for RedisReplayStore {
         ReplayCheck::pending(async move { answer.await.unwrap_or(ReplayOutcome::Unreachable) })
     }
 
-    /// A `PING` within the store's timeout, for readiness checks.
+    /// A write within the store's timeout (`SET <prefix>readiness 1 PX 10000`), for readiness
+    /// checks: a Redis that answers but refuses writes (`NOPERM`, `READONLY`, `MISCONF`, `OOM`, a
+    /// wrong password) refuses every DPoP request, so it is not ready either.
     fn health(&self) -> HealthCheck {
         let inner = Arc::clone(&self.inner);
         let deadline = tokio::time::Instant::now() + inner.timeout;
-        let ping = self.inner.runtime.spawn(async move {
+        let probe = self.inner.runtime.spawn(async move {
             let target = inner.target.clone();
-            inner
-                .ping(deadline)
-                .await
-                .map_err(|failure| format!("the Redis replay store at {target} does not answer: {failure}"))
+            inner.probe(deadline).await.map_err(|failure| match failure {
+                Failure::Timeout | Failure::Unreachable(_) => {
+                    format!("the Redis replay store at {target} does not answer: {failure}")
+                }
+                Failure::Refused(_) | Failure::Reply => format!(
+                    "the Redis replay store at {target} refuses writes ({}): {failure}",
+                    failure.kind()
+                ),
+            })
         });
         HealthCheck::pending(async move {
-            ping.await
+            probe
+                .await
                 .unwrap_or_else(|_| Err("the Redis replay store's thread has stopped".to_owned()))
         })
     }
@@ -330,23 +354,69 @@ struct Inner {
     failing_since: AtomicU64,
     /// Milliseconds since `epoch`, plus one, of the last connection reset.
     last_reset: AtomicU64,
+    /// Redis refused the last time it was heard from (an error reply), and has not answered
+    /// since: a timeout meanwhile is the same refusal, not an outage (a reconnection that
+    /// authenticates in vain, say), and fails closed too.
+    refusing: AtomicBool,
     failures: Throttle,
+    refusals: Throttle,
     full: Throttle,
 }
 
-/// Why a check got no answer.
+/// Why a check (or a probe) got no answer, or was refused.
 enum Failure {
+    /// No answer within the timeout.
     Timeout,
-    Error(::redis::RedisError),
+    /// No connection: refused, reset or closed, or another I/O error or timeout on the way.
+    Unreachable(RedisError),
+    /// An answer, and a refusal: an error reply (`NOPERM`, `READONLY`, `MISCONF`, `NOAUTH`, …),
+    /// failed authentication, or something that is not a Redis reply.
+    Refused(RedisError),
+    /// A reply `SET` never gives.
     Reply,
+}
+
+impl Failure {
+    /// Only a connection that fails is an unreachable store (the failure policy decides); anything
+    /// else is an answer from the other end, which said no.
+    fn of(error: RedisError) -> Self {
+        if error.is_io_error()
+            || error.is_timeout()
+            || error.is_connection_refusal()
+            || error.is_connection_dropped()
+        {
+            Self::Unreachable(error)
+        } else {
+            Self::Refused(error)
+        }
+    }
+
+    fn refused(&self) -> bool {
+        matches!(self, Self::Refused(_) | Self::Reply)
+    }
+
+    /// What kind of failure, for a log field: the reply's code (`NOPERM`, `READONLY`,
+    /// `MISCONF`, …) or the client's category (`authentication failed`).
+    fn kind(&self) -> &str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Unreachable(_) => "I/O error",
+            Self::Refused(error) => error
+                .code()
+                .filter(|code| !code.is_empty())
+                .unwrap_or_else(|| error.category()),
+            Self::Reply => "unexpected reply",
+        }
+    }
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Timeout => f.write_str("no answer within the timeout"),
-            // Redis errors carry the kind, the server's message and I/O causes; never the URL.
-            Self::Error(error) => write!(f, "{error}"),
+            // Redis errors carry the kind, the server's message and I/O causes; never the URL or
+            // a password (a wrong one is "invalid username-password pair").
+            Self::Unreachable(error) | Self::Refused(error) => write!(f, "{error}"),
             Self::Reply => f.write_str("an unexpected reply to SET"),
         }
     }
@@ -373,7 +443,9 @@ impl Inner {
     /// Runs on the Redis thread.
     async fn record(self: &Arc<Self>, command: &Cmd, deadline: tokio::time::Instant) -> ReplayOutcome {
         let mut connection = ConnectionManager::clone(&self.manager.load());
-        let reply = tokio::time::timeout_at(deadline, connection.send_packed_command(command)).await;
+        let reply = tokio::time::timeout_at(deadline, connection.send_packed_command(command))
+            .await
+            .map(|reply| reply.and_then(Value::extract_error));
         let failure = match reply {
             Ok(Ok(Value::Okay)) => return self.answered(ReplayOutcome::FirstUse),
             Ok(Ok(Value::SimpleString(s))) if s == "OK" => return self.answered(ReplayOutcome::FirstUse),
@@ -391,19 +463,47 @@ impl Inner {
                 return self.answered(ReplayOutcome::Unavailable);
             }
             Ok(Ok(_)) => Failure::Reply,
-            Ok(Err(error)) => Failure::Error(error),
+            Ok(Err(error)) => Failure::of(error),
             Err(_) => Failure::Timeout,
         };
-        self.failed(&failure);
-        ReplayOutcome::Unreachable
+        if self.failed(&failure) {
+            ReplayOutcome::Unavailable
+        } else {
+            ReplayOutcome::Unreachable
+        }
     }
 
     async fn ping(&self, deadline: tokio::time::Instant) -> Result<(), Failure> {
         let mut connection = ConnectionManager::clone(&self.manager.load());
         let ping = ::redis::cmd("PING");
-        match tokio::time::timeout_at(deadline, connection.send_packed_command(&ping)).await {
+        let reply = tokio::time::timeout_at(deadline, connection.send_packed_command(&ping))
+            .await
+            .map(|reply| reply.and_then(Value::extract_error));
+        match reply {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(error)) => Err(Failure::Error(error)),
+            Ok(Err(error)) => Err(Failure::of(error)),
+            Err(_) => Err(Failure::Timeout),
+        }
+    }
+
+    /// `SET <prefix>readiness 1 PX 10000`: whether Redis would record a proof now. Changes no
+    /// state of the checks.
+    async fn probe(&self, deadline: tokio::time::Instant) -> Result<(), Failure> {
+        let mut connection = ConnectionManager::clone(&self.manager.load());
+        let mut probe = ::redis::cmd("SET");
+        probe
+            .arg(format!("{}{PROBE_KEY}", self.prefix))
+            .arg(1)
+            .arg("PX")
+            .arg(10_000);
+        let reply = tokio::time::timeout_at(deadline, connection.send_packed_command(&probe))
+            .await
+            .map(|reply| reply.and_then(Value::extract_error));
+        match reply {
+            Ok(Ok(Value::Okay)) => Ok(()),
+            Ok(Ok(Value::SimpleString(s))) if s == "OK" => Ok(()),
+            Ok(Ok(_)) => Err(Failure::Reply),
+            Ok(Err(error)) => Err(Failure::of(error)),
             Err(_) => Err(Failure::Timeout),
         }
     }
@@ -417,7 +517,9 @@ impl Inner {
                 Ok(()) => {
                     inner.answered(ReplayOutcome::FirstUse);
                 }
-                Err(failure) => inner.failed(&failure),
+                Err(failure) => {
+                    inner.failed(&failure);
+                }
             }
         });
     }
@@ -429,6 +531,7 @@ impl Inner {
     }
 
     fn answered(&self, outcome: ReplayOutcome) -> ReplayOutcome {
+        self.refusing.store(false, Ordering::Relaxed);
         if self.failing_since.load(Ordering::Relaxed) != 0
             && self.failing_since.swap(0, Ordering::Relaxed) != 0
         {
@@ -437,7 +540,14 @@ impl Inner {
         outcome
     }
 
-    fn failed(self: &Arc<Self>, failure: &Failure) {
+    /// Counts a failure, replaces a connection that keeps failing, warns (rate-limited). Whether
+    /// Redis is refusing (fail closed) rather than unreachable.
+    fn failed(self: &Arc<Self>, failure: &Failure) -> bool {
+        let refusing = match failure {
+            Failure::Timeout => self.refusing.load(Ordering::Relaxed),
+            _ => failure.refused(),
+        };
+        self.refusing.store(refusing, Ordering::Relaxed);
         let now = self.millis();
         let reset_after = u64::try_from(RESET_AFTER.as_millis()).unwrap_or(u64::MAX);
         let since = self.failing_since.load(Ordering::Relaxed);
@@ -456,7 +566,21 @@ impl Inner {
                 self.reset();
             }
         }
-        if let Some(report) = self.failures.event() {
+        if refusing {
+            if let Some(report) = self.refusals.event() {
+                tracing::warn!(
+                    store = %self.target,
+                    refused = report.count,
+                    seconds = report.seconds,
+                    reply = failure.kind(),
+                    last_error = %failure,
+                    "the DPoP replay store refuses to record proofs: DPoP requests get 503, even \
+                     with AUTH0_REPLAY_STORE_FAIL_OPEN=true; check the Redis user's permissions \
+                     and password, and that it is a writable primary that can persist; Bearer \
+                     requests are not affected"
+                );
+            }
+        } else if let Some(report) = self.failures.event() {
             tracing::warn!(
                 store = %self.target,
                 failed = report.count,
@@ -466,6 +590,7 @@ impl Inner {
                  unchecked with AUTH0_REPLAY_STORE_FAIL_OPEN=true; Bearer requests are not affected"
             );
         }
+        refusing
     }
 
     /// Drops the connection for a new one. Runs on the Redis thread (the new manager's tasks are
@@ -482,15 +607,15 @@ impl Inner {
     }
 }
 
-/// Reconnection: first retry after about 50 ms, then doubling up to 1 s, so the store is used
-/// again within about a second of coming back.
+/// One connection attempt at a time, never retried inside the attempt: the manager starts a new
+/// one when a command finds the last one failed (the next DPoP request or readiness probe), and
+/// a check sees why the last one failed at once. Retries would hide a refusal (a wrong password)
+/// behind timeouts, which fail open.
 fn manager_config(timeout: Duration) -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
         .set_response_timeout(Some(timeout))
-        .set_min_delay(Duration::from_millis(50))
-        .set_max_delay(Duration::from_secs(1))
-        .set_number_of_retries(4)
+        .set_number_of_retries(0)
 }
 
 /// `redis://host:port/db` (or `rediss://`), without credentials.

@@ -92,11 +92,12 @@ pub enum ReplayOutcome {
     FirstUse,
     /// Seen before: the request is refused (401 `invalid_dpop_proof`).
     Replay,
-    /// The store answered that it cannot record it (full, or the key or subject is over its
-    /// share): the request is refused with 503 `temporarily_unavailable` and `Retry-After`, never
-    /// accepted unrecorded, whatever the failure policy.
+    /// The store answered that it cannot record it (full, the key or subject over its share, or
+    /// a shared store refusing the write, such as Redis answering `NOPERM` or `READONLY`): the
+    /// request is refused with 503 `temporarily_unavailable` and `Retry-After`, never accepted
+    /// unrecorded, whatever the failure policy.
     Unavailable,
-    /// The store did not answer (down, too slow, or failing): the request is refused with 503
+    /// The store did not answer (down, unreachable, or too slow): the request is refused with 503
     /// `temporarily_unavailable` and `Retry-After`, unless the validator is configured to fail
     /// open ([`Auth0Config::replay_store_fail_open`](crate::Auth0Config::replay_store_fail_open)),
     /// which accepts the proof unchecked and logs a warning.
@@ -111,7 +112,7 @@ pub enum ReplayCheck {
     /// The answer, known without waiting (the in-memory store).
     Ready(ReplayOutcome),
     /// The answer, once the store replies. A networked store bounds the wait itself and answers
-    /// [`ReplayOutcome::Unavailable`] when it runs out.
+    /// [`ReplayOutcome::Unreachable`] when it runs out.
     Pending(Pin<Box<dyn Future<Output = ReplayOutcome> + Send + 'static>>),
 }
 

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -182,6 +182,11 @@ impl RedisServer {
     /// The CA (PEM) of the TLS certificate of a server from [`Self::start_tls`].
     pub fn ca_pem(&self) -> Option<&str> {
         self.tls.as_ref().map(|tls| tls.ca_pem.as_str())
+    }
+
+    /// Its working directory (`--dir`): its log, `redis.log`, and any dump file. Removed on drop.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Whether the server process is running (it may be paused).
