@@ -119,6 +119,11 @@ pub(crate) fn expand(
         let all_scopes = literals(&requirement.all_scopes);
         let any_scopes = literals(&requirement.any_scopes);
         let permissions = literals(&requirement.permissions);
+        let acr_values = literals(&requirement.acr_values);
+        let max_age = match requirement.max_age {
+            Some(seconds) => quote!(::core::option::Option::Some(#seconds)),
+            None => quote!(::core::option::Option::None),
+        };
         let items = quote! {
             #[doc(hidden)]
             #[allow(non_camel_case_types)]
@@ -129,6 +134,8 @@ pub(crate) fn expand(
                     all_scopes: &[#(#all_scopes),*],
                     any_scopes: &[#(#any_scopes),*],
                     permissions: &[#(#permissions),*],
+                    acr_values: &[#(#acr_values),*],
+                    max_age: #max_age,
                 };
             }
         };

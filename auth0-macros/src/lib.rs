@@ -36,6 +36,8 @@ use validate::Errors;
 /// #[require_auth(any_scopes = ["admin", "read:data"])]
 /// #[require_auth(permissions = ["read:messages"])]
 /// #[require_auth(scopes = "read:data", permissions = ["delete:data"])]
+/// #[require_auth(acr_values = "http://schemas.openid.net/pape/policies/2007/06/multi-factor")]
+/// #[require_auth(max_age = 300)]
 /// #[require_auth(crate = "auth0", scopes = "read:data")]
 /// ```
 ///
@@ -54,6 +56,13 @@ use validate::Errors;
 ///   be combined with `scopes`.
 /// - `permissions`: entries the token's `permissions` claim (Auth0 RBAC) must **all** contain;
 ///   same forms. It can be combined with `scopes` or `any_scopes`; then both must pass.
+/// - `acr_values`: step-up authentication (RFC 9470): the token's `acr` claim must be **one of**
+///   these authentication context classes; same forms.
+/// - `max_age`: step-up authentication (RFC 9470): the token's `auth_time` claim must be at most
+///   this many seconds ago (an integer literal). Either step-up failure is answered 401
+///   `insufficient_user_authentication` with `acr_values="…"` / `max_age="…"` in the challenge, so
+///   the client can send its user back to the tenant for a fresh login. Step-up is checked before
+///   scopes and permissions.
 /// - `crate`: the path of the `auth0-runtime` crate, as a string, when your `Cargo.toml` renames
 ///   it (`auth0 = { package = "auth0-runtime", version = "..." }` needs `crate = "auth0"`), as with
 ///   tokio's and serde's `crate` attribute. The expansion then names `auth0::__private::...`
@@ -203,6 +212,8 @@ use validate::Errors;
 ///             all_scopes: &["write:messages"],
 ///             any_scopes: &[],
 ///             permissions: &[],
+///             acr_values: &[],
+///             max_age: ::core::option::Option::None,
 ///         };
 /// }
 ///
@@ -360,6 +371,8 @@ mod tests {
                         all_scopes: &["read:messages"],
                         any_scopes: &[],
                         permissions: &[],
+                        acr_values: &[],
+                        max_age: ::core::option::Option::None,
                     };
             }
             #[doc = r" Docs."]

@@ -21,12 +21,20 @@ pub(crate) struct Requirement {
     pub(crate) any_scopes: Vec<String>,
     /// Every one of these entries of the `permissions` claim is required.
     pub(crate) permissions: Vec<String>,
+    /// The token's `acr` must be one of these (`acr_values = ...`, RFC 9470).
+    pub(crate) acr_values: Vec<String>,
+    /// The token's `auth_time` must be at most this many seconds ago (`max_age = ...`, RFC 9470).
+    pub(crate) max_age: Option<u64>,
 }
 
 impl Requirement {
     /// A bare `#[require_auth]`: a valid token, nothing more.
     pub(crate) fn is_empty(&self) -> bool {
-        self.all_scopes.is_empty() && self.any_scopes.is_empty() && self.permissions.is_empty()
+        self.all_scopes.is_empty()
+            && self.any_scopes.is_empty()
+            && self.permissions.is_empty()
+            && self.acr_values.is_empty()
+            && self.max_age.is_none()
     }
 }
 
@@ -66,7 +74,7 @@ impl Errors {
 }
 
 /// The argument names, in the order they are listed in messages.
-const KEYS: &str = "`scopes`, `any_scopes`, `permissions`, `crate`";
+const KEYS: &str = "`scopes`, `any_scopes`, `permissions`, `acr_values`, `max_age`, `crate`";
 
 /// Actix-web implements `FromRequest` for tuples of at most this many extractors.
 const MAX_EXTRACTORS: usize = 16;
@@ -76,6 +84,8 @@ enum Key {
     Scopes,
     AnyScopes,
     Permissions,
+    AcrValues,
+    MaxAge,
     Crate,
 }
 
@@ -87,6 +97,10 @@ impl Key {
             Some(Key::AnyScopes)
         } else if ident == "permissions" {
             Some(Key::Permissions)
+        } else if ident == "acr_values" {
+            Some(Key::AcrValues)
+        } else if ident == "max_age" {
+            Some(Key::MaxAge)
         } else if ident == "crate" {
             Some(Key::Crate)
         } else {
@@ -94,11 +108,20 @@ impl Key {
         }
     }
 
+    /// An entry of this argument, for messages.
+    fn example(self) -> &'static str {
+        match self {
+            Key::AcrValues => "urn:example:mfa",
+            _ => "read:messages",
+        }
+    }
+
     /// What one entry of this argument is called in messages.
     fn noun(self) -> &'static str {
         match self {
-            Key::Scopes | Key::AnyScopes | Key::Crate => "scope",
+            Key::Scopes | Key::AnyScopes | Key::Crate | Key::MaxAge => "scope",
             Key::Permissions => "permission",
+            Key::AcrValues => "acr value",
         }
     }
 }
@@ -124,7 +147,7 @@ pub(crate) fn arguments(raw: RawArgs, errors: &mut Errors) -> Checked {
         let conflict = match which {
             Key::Scopes => Some(Key::AnyScopes),
             Key::AnyScopes => Some(Key::Scopes),
-            Key::Permissions | Key::Crate => None,
+            Key::Permissions | Key::AcrValues | Key::MaxAge | Key::Crate => None,
         };
         if let Some((_, first)) = seen.iter().find(|(k, _)| Some(*k) == conflict) {
             errors.spanned(
@@ -141,12 +164,17 @@ pub(crate) fn arguments(raw: RawArgs, errors: &mut Errors) -> Checked {
             krate = crate_path(value, errors);
             continue;
         }
+        if which == Key::MaxAge {
+            requirement.max_age = seconds(key, value, errors);
+            continue;
+        }
         let entries = entries(which, key, value, errors);
         match which {
             Key::Scopes => requirement.all_scopes = entries,
             Key::AnyScopes => requirement.any_scopes = entries,
             Key::Permissions => requirement.permissions = entries,
-            Key::Crate => {}
+            Key::AcrValues => requirement.acr_values = entries,
+            Key::Crate | Key::MaxAge => {}
         }
     }
     Checked { requirement, krate }
@@ -175,9 +203,60 @@ fn crate_path(value: &RawValue, errors: &mut Errors) -> Option<Path> {
     }
 }
 
+/// `max_age = 300`: whole seconds, as an integer literal.
+fn seconds(name: &syn::Ident, value: &RawValue, errors: &mut Errors) -> Option<u64> {
+    let expected = format!("expected a whole number of seconds, like `{name} = 300`");
+    let mut expr = match value {
+        RawValue::Other(expr) => expr,
+        RawValue::Str(lit) => {
+            errors.spanned(lit, format!("found a string, {expected}"));
+            return None;
+        }
+        RawValue::List { bracket, .. } => {
+            errors.error(bracket.span.join(), format!("found a list, {expected}"));
+            return None;
+        }
+    };
+    while let Expr::Group(group) = expr {
+        expr = &group.expr;
+    }
+    match expr {
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            expr: inner,
+            ..
+        }) if is_literal(inner) => {
+            errors.spanned(expr, format!("found a negative number, {expected}"));
+            None
+        }
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(int), ..
+        }) => match int.base10_parse::<u64>() {
+            Ok(seconds) if int.suffix().is_empty() || int.suffix() == "u64" => Some(seconds),
+            _ => {
+                errors.spanned(int, expected);
+                None
+            }
+        },
+        _ if is_literal(expr) => {
+            errors.spanned(expr, format!("found `{}`, {expected}", expr.to_token_stream()));
+            None
+        }
+        _ => {
+            errors.spanned(
+                expr,
+                not_readable(expr, &format!("an integer literal like `{name} = 300`")),
+            );
+            None
+        }
+    }
+}
+
 /// Checks one argument's value and returns its entries.
 fn entries(key: Key, name: &syn::Ident, value: &RawValue, errors: &mut Errors) -> Vec<String> {
     let noun = key.noun();
+    let example = key.example();
+    let readable = format!("a string literal like `{name} = \"{example}\"`");
     let mut entries: Vec<String> = Vec::new();
     let mut unique = BTreeSet::new();
     let mut add = |entry: String, span: Span, errors: &mut Errors| {
@@ -221,7 +300,7 @@ fn entries(key: Key, name: &syn::Ident, value: &RawValue, errors: &mut Errors) -
                     lit,
                     format!(
                         "empty {noun} string, expected at least one {noun} like \
-                         `{name} = \"read:messages\"`"
+                         `{name} = \"{example}\"`"
                     ),
                 );
             }
@@ -232,7 +311,7 @@ fn entries(key: Key, name: &syn::Ident, value: &RawValue, errors: &mut Errors) -
                     bracket.span.join(),
                     format!(
                         "empty {noun} list, expected at least one {noun} like \
-                         `{name} = [\"read:messages\"]`"
+                         `{name} = [\"{example}\"]`"
                     ),
                 );
             }
@@ -244,7 +323,7 @@ fn entries(key: Key, name: &syn::Ident, value: &RawValue, errors: &mut Errors) -
                             format!("expected a string literal, found `{}`", elem.to_token_stream()),
                         );
                     } else {
-                        errors.spanned(elem, not_readable(name, elem));
+                        errors.spanned(elem, not_readable(elem, &readable));
                     }
                     continue;
                 };
@@ -252,7 +331,7 @@ fn entries(key: Key, name: &syn::Ident, value: &RawValue, errors: &mut Errors) -
                 if entry.is_empty() {
                     errors.spanned(
                         lit,
-                        format!("empty {noun}, expected a {noun} like `\"read:messages\"`"),
+                        format!("empty {noun}, expected a {noun} like `\"{example}\"`"),
                     );
                 } else if entry.contains(' ') {
                     let split: Vec<String> = comma_separated(&entry)
@@ -280,10 +359,10 @@ fn entries(key: Key, name: &syn::Ident, value: &RawValue, errors: &mut Errors) -
             expr,
             format!(
                 "expected a string literal or a list of string literals, like \
-                 `{name} = \"read:messages\"` or `{name} = [\"read:data\", \"write:data\"]`"
+                 `{name} = \"{example}\"` or `{name} = [\"read:data\", \"write:data\"]`"
             ),
         ),
-        RawValue::Other(expr) => errors.spanned(expr, not_readable(name, expr)),
+        RawValue::Other(expr) => errors.spanned(expr, not_readable(expr, &readable)),
     }
     entries
 }
@@ -305,7 +384,7 @@ fn is_literal(mut expr: &Expr) -> bool {
 }
 
 /// The message for a constant, a macro call or any other expression in place of a literal.
-fn not_readable(name: &syn::Ident, expr: &Expr) -> String {
+fn not_readable(expr: &Expr, expected: &str) -> String {
     let written = match expr {
         Expr::Macro(call) => format!("{}!(...)", written_path(&call.mac.path)),
         Expr::Path(path) => written_path(&path.path),
@@ -313,8 +392,7 @@ fn not_readable(name: &syn::Ident, expr: &Expr) -> String {
     };
     format!(
         "`#[require_auth]` cannot read the value of `{written}`: a macro sees its arguments as written, \
-         before constants are evaluated or macros expanded, expected a string literal like \
-         `{name} = \"read:messages\"`; to share a requirement, pass its literals to a `macro_rules!` \
+         before constants are evaluated or macros expanded, expected {expected}; to share a requirement, pass its literals to a `macro_rules!` \
          that writes the attribute, or use `RequireAuth` on the route"
     )
 }
@@ -656,7 +734,7 @@ mod tests {
         let cases: &[(TokenStream, &str)] = &[
             (
                 quote!(scope = "a"),
-                "unknown argument `scope`, expected one of: `scopes`, `any_scopes`, `permissions`, `crate`",
+                "unknown argument `scope`, expected one of: `scopes`, `any_scopes`, `permissions`, `acr_values`, `max_age`, `crate`",
             ),
             (
                 quote!(scopes = "a", scopes = "b"),

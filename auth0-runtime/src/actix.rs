@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use crate::claims::Claims;
 use crate::error::{AuthError, Challenges};
 use crate::exchange::ExchangeError;
-use crate::verify::{Auth0, Denied, RequestParts, Verification, Verified, authorize};
+use crate::verify::{Auth0, Denied, RequestParts, Verification, Verified, authorize, authorize_step_up};
 
 type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
@@ -403,6 +403,8 @@ pub struct Requirement {
     pub all_scopes: &'static [&'static str],
     pub any_scopes: &'static [&'static str],
     pub permissions: &'static [&'static str],
+    pub acr_values: &'static [&'static str],
+    pub max_age: Option<u64>,
 }
 
 /// Carries a route's [`Requirement`] in a type, so the guard extractor can read it.
@@ -422,12 +424,17 @@ impl Requires for Authenticated {
         all_scopes: &[],
         any_scopes: &[],
         permissions: &[],
+        acr_values: &[],
+        max_age: None,
     };
 }
 
 fn check_requirement<R: Requires>(req: &HttpRequest, v: Verified) -> Result<(), actix_web::Error> {
     let r = R::REQUIREMENT;
-    authorize(&v.claims, r.all_scopes, r.any_scopes, r.permissions).map_err(|error| refuse(req, &v, error))
+    let now = validator(req).map_or_else(crate::verify::now, Auth0::now);
+    authorize_step_up(&v.claims, r.acr_values, r.max_age, now)
+        .and_then(|()| authorize(&v.claims, r.all_scopes, r.any_scopes, r.permissions))
+        .map_err(|error| refuse(req, &v, error))
 }
 
 pin_project_lite::pin_project! {
@@ -538,6 +545,8 @@ pub struct RequireAuth {
     all_scopes: Rc<[String]>,
     any_scopes: Rc<[String]>,
     permissions: Rc<[String]>,
+    acr_values: Rc<[String]>,
+    max_age: Option<u64>,
     optional: bool,
 }
 
@@ -591,6 +600,23 @@ impl RequireAuth {
     /// As [`Self::scopes`].
     pub fn permissions<I: IntoIterator<Item = S>, S: Into<String>>(mut self, permissions: I) -> Self {
         self.permissions = scope_tokens("permissions", permissions);
+        self
+    }
+
+    /// Step-up (RFC 9470): the token's `acr` claim must be one of these authentication context
+    /// classes; otherwise 401 `insufficient_user_authentication` with `acr_values="…"`.
+    ///
+    /// # Panics
+    /// As [`Self::scopes`].
+    pub fn acr_values<I: IntoIterator<Item = S>, S: Into<String>>(mut self, values: I) -> Self {
+        self.acr_values = scope_tokens("acr_values", values);
+        self
+    }
+
+    /// Step-up (RFC 9470): the token's `auth_time` claim must be at most `max_age` ago (whole
+    /// seconds); otherwise 401 `insufficient_user_authentication` with `max_age="…"`.
+    pub fn max_age(mut self, max_age: std::time::Duration) -> Self {
+        self.max_age = Some(max_age.as_secs());
         self
     }
 }
@@ -684,9 +710,13 @@ where
                         all_scopes,
                         any_scopes,
                         permissions,
+                        acr_values,
+                        max_age,
                         ..
                     } = &options;
-                    authorize(&v.claims, all_scopes, any_scopes, permissions)
+                    let now = validator(req.request()).map_or_else(crate::verify::now, Auth0::now);
+                    authorize_step_up(&v.claims, acr_values, *max_age, now)
+                        .and_then(|()| authorize(&v.claims, all_scopes, any_scopes, permissions))
                         .map_err(|error| refuse(req.request(), &v, error))
                 });
                 if let Err(e) = outcome {

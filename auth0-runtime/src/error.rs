@@ -34,6 +34,18 @@ pub enum AuthError {
         /// What is missing, in words.
         description: &'static str,
     },
+    /// The token is valid but its authentication is not strong enough, or too old, for the route
+    /// (RFC 9470 step-up): 401 `insufficient_user_authentication`, with `acr_values` and/or
+    /// `max_age` in the challenge so the client can ask the user to authenticate again.
+    #[error("insufficient user authentication: {description}")]
+    InsufficientUserAuthentication {
+        /// The authentication context classes the route accepts, space-delimited (may be empty).
+        acr_values: Cow<'static, str>,
+        /// The longest time since the user authenticated that the route accepts, in seconds.
+        max_age: Option<u64>,
+        /// What is wrong, in words.
+        description: &'static str,
+    },
     /// DPoP server nonces are on and the proof carries no valid `nonce`: 401 `use_dpop_nonce`, with
     /// the current nonce in the `DPoP-Nonce` header (RFC 9449 §8); retry with a proof that has it.
     #[error("DPoP nonce required: {0}")]
@@ -68,7 +80,8 @@ impl AuthError {
             Self::MissingCredentials
             | Self::InvalidToken(_)
             | Self::InvalidDpopProof(_)
-            | Self::UseDpopNonce(_) => 401,
+            | Self::UseDpopNonce(_)
+            | Self::InsufficientUserAuthentication { .. } => 401,
             Self::InvalidRequest(_) => 400,
             Self::InsufficientScope { .. } => 403,
             Self::Unavailable(_) => 503,
@@ -85,6 +98,7 @@ impl AuthError {
             Self::InvalidDpopProof(_) => "invalid_dpop_proof",
             Self::UseDpopNonce(_) => "use_dpop_nonce",
             Self::InsufficientScope { .. } => "insufficient_scope",
+            Self::InsufficientUserAuthentication { .. } => "insufficient_user_authentication",
             Self::Unavailable(_) => "temporarily_unavailable",
             Self::Internal(_) => "internal_server_error",
         }
@@ -100,7 +114,8 @@ impl AuthError {
             | Self::UseDpopNonce(d)
             | Self::Unavailable(d)
             | Self::Internal(d) => d,
-            Self::InsufficientScope { description, .. } => description,
+            Self::InsufficientScope { description, .. }
+            | Self::InsufficientUserAuthentication { description, .. } => description,
         }
     }
 
@@ -145,6 +160,18 @@ impl AuthError {
             );
             if let Self::InsufficientScope { required, .. } = e {
                 let _ = write!(p, ", scope=\"{required}\"");
+            }
+            // RFC 9470 §3; the values were checked as scope-tokens, safe in a quoted-string.
+            if let Self::InsufficientUserAuthentication {
+                acr_values, max_age, ..
+            } = e
+            {
+                if !acr_values.is_empty() {
+                    let _ = write!(p, ", acr_values=\"{acr_values}\"");
+                }
+                if let Some(max_age) = max_age {
+                    let _ = write!(p, ", max_age=\"{max_age}\"");
+                }
             }
             p
         };
@@ -231,6 +258,34 @@ mod tests {
         assert!(
             e.challenge(Challenges::Bearer, false, "ES256", None)
                 .is_some_and(|c| c.ends_with("scope=\"read:messages\""))
+        );
+    }
+
+    #[test]
+    fn step_up_names_what_the_route_requires() {
+        let e = AuthError::InsufficientUserAuthentication {
+            acr_values: "urn:mfa urn:hwk".into(),
+            max_age: Some(300),
+            description: "a different authentication level is required",
+        };
+        assert_eq!((e.status(), e.code()), (401, "insufficient_user_authentication"));
+        assert_eq!(
+            e.challenge(Challenges::Bearer, false, "ES256", None).as_deref(),
+            Some(
+                "Bearer realm=\"api\", error=\"insufficient_user_authentication\", \
+                 error_description=\"a different authentication level is required\", \
+                 acr_values=\"urn:mfa urn:hwk\", max_age=\"300\""
+            )
+        );
+        let only_age = AuthError::InsufficientUserAuthentication {
+            acr_values: "".into(),
+            max_age: Some(60),
+            description: "more recent authentication is required",
+        };
+        assert!(
+            only_age
+                .challenge(Challenges::Bearer, false, "ES256", None)
+                .is_some_and(|c| c.ends_with("required\", max_age=\"60\"") && !c.contains("acr_values"))
         );
     }
 

@@ -474,6 +474,11 @@ impl Auth0 {
         self.0.metadata.as_ref().map(|m| m.json.as_str())
     }
 
+    /// The validator's clock, in Unix seconds.
+    pub(crate) fn now(&self) -> i64 {
+        (self.0.clock)()
+    }
+
     /// The current DPoP server nonce, when nonces are on
     /// ([`Auth0Config::dpop_nonce_secrets`]): what a `DPoP-Nonce` header carries. An adapter other
     /// than Actix's sends it with [`AuthError::UseDpopNonce`].
@@ -1075,6 +1080,39 @@ const B64TOKEN: [bool; 256] = {
 fn is_b64token(s: &str) -> bool {
     let body = s.trim_end_matches('=');
     !body.is_empty() && body.bytes().fold(true, |ok, b| ok & B64TOKEN[usize::from(b)])
+}
+
+/// Step-up (RFC 9470): the token's `acr` must be one of `acr_values` (when any are given), and
+/// its `auth_time` at most `max_age` seconds before `now` (when given). A missing or malformed
+/// claim fails the check it is needed for.
+pub(crate) fn authorize_step_up<S: AsRef<str>>(
+    claims: &TokenClaims,
+    acr_values: &[S],
+    max_age: Option<u64>,
+    now: i64,
+) -> Result<(), AuthError> {
+    let refuse = |description| {
+        let acr = acr_values.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(" ");
+        Err(AuthError::InsufficientUserAuthentication {
+            acr_values: acr.into(),
+            max_age,
+            description,
+        })
+    };
+    if !acr_values.is_empty() {
+        let acr = claims.extra.get("acr").and_then(serde_json::Value::as_str);
+        if !acr.is_some_and(|acr| acr_values.iter().any(|v| v.as_ref() == acr)) {
+            return refuse("a different authentication level is required");
+        }
+    }
+    if let Some(max_age) = max_age {
+        let auth_time = claims.extra.get("auth_time").and_then(serde_json::Value::as_i64);
+        let max_age = i64::try_from(max_age).unwrap_or(i64::MAX);
+        if auth_time.is_none_or(|at| now.saturating_sub(at) > max_age) {
+            return refuse("more recent authentication is required");
+        }
+    }
+    Ok(())
 }
 
 /// What a route requires of a verified token.

@@ -117,9 +117,23 @@ async fn route_above() -> impl Responder {
     "route"
 }
 
+#[get("/step-up")]
+#[require_auth(acr_values = "urn:example:mfa urn:example:hwk", max_age = 300)]
+async fn step_up() -> impl Responder {
+    ""
+}
+
+#[get("/step-up-list")]
+#[require_auth(scopes = "read:data", acr_values = ["urn:example:mfa"], max_age = 0u64)]
+async fn step_up_list(_claims: Claims) -> impl Responder {
+    ""
+}
+
 fn main() {
     let _ = || {
         App::new()
+            .service(step_up)
+            .service(step_up_list)
             .service(none)
             .service(empty_parens)
             .service(string)
