@@ -1,6 +1,8 @@
 //! RFC 9728 Protected Resource Metadata over real HTTP: the document an MCP client reads, and the
 //! `resource_metadata` parameter of every challenge that sends it there.
 
+#![allow(clippy::expect_used)]
+
 mod common;
 
 use actix_web::{HttpResponse, Responder, get, web};

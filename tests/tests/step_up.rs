@@ -1,6 +1,8 @@
 //! Step-up authentication (RFC 9470) over real HTTP: a route that needs a stronger or a more
 //! recent login answers 401 `insufficient_user_authentication` and says what it needs.
 
+#![allow(clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;
