@@ -165,6 +165,7 @@ impl From<serde_json::Value> for ExtraValue {
 /// # let _ = request;
 /// ```
 #[derive(Debug, Clone)]
+#[must_use]
 pub struct ConnectionTokenRequest {
     connection: String,
     subject_token: Secret,
@@ -211,6 +212,7 @@ impl ConnectionTokenRequest {
 /// # let _ = request;
 /// ```
 #[derive(Debug, Clone)]
+#[must_use]
 pub struct TokenExchangeRequest {
     subject_token: Secret,
     subject_token_type: String,
@@ -303,6 +305,7 @@ impl TokenExchangeRequest {
 /// # let _ = request;
 /// ```
 #[derive(Debug, Clone)]
+#[must_use]
 pub struct OnBehalfOfRequest {
     subject_token: Secret,
     audience: String,
