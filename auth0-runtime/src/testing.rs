@@ -55,7 +55,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// JWS algorithms, for [`TokenBuilder::alg`] and [`TestIssuer::add_key`] (the crate's
-/// [`Algorithm`](crate::Algorithm)).
+/// [`Algorithm`]).
 pub use crate::Algorithm;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
