@@ -30,7 +30,7 @@ async fn me(claims: Claims<AppClaims>) -> impl Responder {
         "sub": claims.sub,
         "roles": custom.roles,
         "tenant": custom.tenant,
-        "scheme": format!("{:?}", claims.scheme()),
+        "scheme": claims.scheme(),
     }))
 }
 

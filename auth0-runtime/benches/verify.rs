@@ -206,7 +206,7 @@ impl Bare {
             .unwrap();
         let key =
             DecodingKey::from_rsa_components(jwk["n"].as_str().unwrap(), jwk["e"].as_str().unwrap()).unwrap();
-        let mut validation = Validation::new(Algorithm::RS256);
+        let mut validation = Validation::new(jsonwebtoken::Algorithm::RS256);
         validation.set_audience(&[AUDIENCE]);
         validation.set_issuer(&[issuer.issuer()]);
         Self { key, validation }
@@ -244,7 +244,13 @@ impl BareProof {
 
     fn verify(&self, proof: &str) -> bool {
         let (input, signature) = proof.rsplit_once('.').unwrap();
-        jsonwebtoken::crypto::verify(signature, input.as_bytes(), &self.key, Algorithm::ES256).unwrap()
+        jsonwebtoken::crypto::verify(
+            signature,
+            input.as_bytes(),
+            &self.key,
+            jsonwebtoken::Algorithm::ES256,
+        )
+        .unwrap()
     }
 }
 
@@ -285,7 +291,7 @@ fn auth0_ignored_routine<'a>(auth0: &'a Auth0, token: &str) -> Routine<'a> {
 
 /// DPoP requests, each with a fresh proof signed before the clock starts.
 fn dpop_routine<'a>(auth0: &'a Auth0, token: &'a str, key: &'a DpopKey) -> Routine<'a> {
-    assert_eq!(verified(auth0, &Request::dpop(token, key)).scheme(), Scheme::DPoP);
+    assert_eq!(verified(auth0, &Request::dpop(token, key)).scheme(), Scheme::Dpop);
     Box::new(move |iters| {
         let requests: Vec<Request> = (0..iters).map(|_| Request::dpop(token, key)).collect();
         let start = Instant::now();
@@ -580,7 +586,7 @@ mod shared {
         in_flight: usize,
     ) -> Routine<'a> {
         let first = runtime.block_on(auth0.authenticate::<Value>(&Request::dpop(token, key)));
-        assert_eq!(first.unwrap().scheme(), Scheme::DPoP);
+        assert_eq!(first.unwrap().scheme(), Scheme::Dpop);
         Box::new(move |iters| {
             let requests: Vec<Request> = (0..iters).map(|_| Request::dpop(token, key)).collect();
             let start = Instant::now();

@@ -4,7 +4,7 @@
 use std::future::{Future, Ready, ready};
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use actix_web::body::{EitherBody, MessageBody};
@@ -189,7 +189,7 @@ struct Done {
 }
 
 fn remember(req: &HttpRequest, by: &Auth0, verified: &Verified) {
-    if verified.scheme == crate::Scheme::DPoP && by.0.nonces.is_some() {
+    if verified.scheme == crate::Scheme::Dpop && by.0.nonces.is_some() {
         check_nonce_renewal(req, by);
     }
     let authorization = req.headers().get(header::AUTHORIZATION).cloned();
@@ -335,7 +335,7 @@ fn refuse(req: &HttpRequest, v: &Verified, error: AuthError) -> actix_web::Error
             "request refused: the route requires more than the token grants"
         );
     }
-    let denied = Denied::new(error, v.scheme == crate::Scheme::DPoP);
+    let denied = Denied::new(error, v.scheme == crate::Scheme::Dpop);
     match validator(req) {
         Some(auth0) => auth0.respond(denied),
         // Test claims need no validator: default challenges, as `AuthError`'s `ResponseError`.
@@ -541,11 +541,12 @@ impl<R, A: FromRequest> Future for GuardedFuture<R, A> {
 /// # }
 /// ```
 #[derive(Debug, Clone, Default)]
+#[must_use]
 pub struct RequireAuth {
-    all_scopes: Rc<[String]>,
-    any_scopes: Rc<[String]>,
-    permissions: Rc<[String]>,
-    acr_values: Rc<[String]>,
+    all_scopes: Arc<[String]>,
+    any_scopes: Arc<[String]>,
+    permissions: Arc<[String]>,
+    acr_values: Arc<[String]>,
     max_age: Option<u64>,
     optional: bool,
 }
@@ -626,8 +627,8 @@ impl RequireAuth {
 /// Each value is one RFC 6749 `scope-token`, which may contain a comma (`"a,b"` is one scope). A
 /// value that is not a scope-token because it is a list written as one string (`"a, b"`, `"a b"`)
 /// is refused with a message that shows the list to write instead.
-fn scope_tokens<I: IntoIterator<Item = S>, S: Into<String>>(what: &str, values: I) -> Rc<[String]> {
-    let values: Rc<[String]> = values.into_iter().map(Into::into).collect();
+fn scope_tokens<I: IntoIterator<Item = S>, S: Into<String>>(what: &str, values: I) -> Arc<[String]> {
+    let values: Arc<[String]> = values.into_iter().map(Into::into).collect();
     assert!(!values.is_empty(), "RequireAuth::{what} needs at least one value");
     for v in values.iter() {
         if is_scope_token(v) {
@@ -671,7 +672,7 @@ where
 
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(RequireAuthMiddleware {
-            service: Rc::new(service),
+            service: Arc::new(service),
             options: self.clone(),
         }))
     }
@@ -680,7 +681,7 @@ where
 /// The service [`RequireAuth`] wraps around a route.
 #[derive(Debug)]
 pub struct RequireAuthMiddleware<S> {
-    service: Rc<S>,
+    service: Arc<S>,
     options: RequireAuth,
 }
 
@@ -696,7 +697,7 @@ where
     actix_web::dev::forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let service = Rc::clone(&self.service);
+        let service = Arc::clone(&self.service);
         let options = self.options.clone();
         req.extensions_mut().insert(NonceRenewal);
         let anonymous = options.optional && !req.headers().contains_key(header::AUTHORIZATION);
@@ -774,7 +775,7 @@ where
 
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(DpopNoncesMiddleware {
-            service: Rc::new(service),
+            service: Arc::new(service),
         }))
     }
 }
@@ -782,7 +783,7 @@ where
 /// The service [`DpopNonces`] wraps around an app.
 #[derive(Debug)]
 pub struct DpopNoncesMiddleware<S> {
-    service: Rc<S>,
+    service: Arc<S>,
 }
 
 impl<S, B> Service<ServiceRequest> for DpopNoncesMiddleware<S>
@@ -798,7 +799,7 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         req.extensions_mut().insert(NonceRenewal);
-        let service = Rc::clone(&self.service);
+        let service = Arc::clone(&self.service);
         Box::pin(async move {
             let mut response = service.call(req).await?;
             renew_nonce(&mut response);
@@ -980,6 +981,17 @@ impl ResponseError for ExchangeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The middleware can be built once and shared across worker threads (`Arc`, not `Rc`).
+    #[test]
+    fn middleware_is_send_and_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        struct Inner;
+        send_sync::<RequireAuth>();
+        send_sync::<RequireAuthMiddleware<Inner>>();
+        send_sync::<DpopNonces>();
+        send_sync::<DpopNoncesMiddleware<Inner>>();
+    }
 
     #[test]
     fn middleware_requirements_are_scope_tokens() {

@@ -5,20 +5,48 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use serde::de::{DeserializeOwned, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 /// The authentication scheme a request used.
+///
+/// It displays and serializes as the scheme's name in the `Authorization` header: `Bearer` or
+/// `DPoP`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Scheme {
     /// `Authorization: Bearer …` (RFC 6750).
     Bearer,
     /// `Authorization: DPoP …` with a proof (RFC 9449).
-    DPoP,
+    Dpop,
 }
 
-/// The `aud` claim: one audience or several.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl Scheme {
+    /// The scheme's name as in the `Authorization` header: `Bearer` or `DPoP`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bearer => "Bearer",
+            Self::Dpop => "DPoP",
+        }
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Scheme {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// The `aud` claim: one audience or several. It serializes as in the token: a string or an array.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+#[non_exhaustive]
 pub enum Audience {
     /// `"aud": "https://api.example.com"`
     One(String),
@@ -46,8 +74,16 @@ impl Audience {
 }
 
 /// The `scope` claim, split on spaces (RFC 6749 §3.3). A missing or non-string `scope` is empty.
+///
+/// It serializes as the claim does: one string, the scopes joined by spaces (sorted, each once).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scopes(Vec<String>);
+
+impl Serialize for Scopes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0.join(" "))
+    }
+}
 
 impl Scopes {
     fn parse(raw: &str) -> Self {
@@ -83,12 +119,13 @@ impl Scopes {
 }
 
 /// The `act` claim (RFC 8693 §4.1): who is acting on behalf of the subject, possibly nested.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[non_exhaustive]
 pub struct Actor {
     /// The acting party.
     pub sub: String,
     /// The party that acted before this one, if the delegation is chained.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Box<Actor>>,
 }
 
@@ -102,6 +139,9 @@ impl Actor {
 /// The standard claims of a verified access token, shared by every [`Claims`] of the request.
 ///
 /// Reach them through [`Claims`], which dereferences to this type: `claims.sub`, `claims.scope`.
+///
+/// It serializes as the token's payload: the claims the token had (`scope` one string, no empty
+/// `scope` or `permissions`, absent options left out) and every other claim beside them.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TokenClaims {
@@ -185,6 +225,61 @@ impl TokenClaims {
         serde_json::from_slice::<Wire>(payload)
             .map_err(|_| "the access token's claims are malformed")?
             .0
+    }
+}
+
+impl Serialize for TokenClaims {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Payload::new(self, &self.extra).serialize(serializer)
+    }
+}
+
+/// A JWT payload: the registered claims of `token`, then `rest` (the other claims) flattened.
+#[derive(Serialize)]
+struct Payload<'a, R> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a Audience,
+    exp: i64,
+    iat: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    azp: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jti: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a Scopes>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permissions: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    org_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<&'a Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<&'a Actor>,
+    #[serde(flatten)]
+    rest: &'a R,
+}
+
+impl<'a, R> Payload<'a, R> {
+    fn new(token: &'a TokenClaims, rest: &'a R) -> Self {
+        Self {
+            iss: &token.iss,
+            sub: &token.sub,
+            aud: &token.aud,
+            exp: token.exp,
+            iat: token.iat,
+            nbf: token.nbf,
+            azp: token.azp.as_deref(),
+            jti: token.jti.as_deref(),
+            scope: (!token.scope.is_empty()).then_some(&token.scope),
+            permissions: (!token.permissions.is_empty()).then_some(token.permissions.as_slice()),
+            org_id: token.org_id.as_deref(),
+            cnf: token.cnf.as_ref(),
+            act: token.act.as_ref(),
+            rest,
+        }
     }
 }
 
@@ -334,6 +429,9 @@ fn numeric_date(v: Option<Value>) -> Option<i64> {
 ///
 /// For optional authentication use `Option<Claims>` under [`crate::RequireAuth::optional`]: see its
 /// docs for why the middleware is needed.
+///
+/// With a `T: Serialize` it serializes as the token's payload (see [`TokenClaims`]), with `T`'s
+/// fields in place of the other claims; the scheme, not a claim, is left out.
 pub struct Claims<T = Map<String, Value>> {
     token: Arc<TokenClaims>,
     scheme: Scheme,
@@ -375,6 +473,12 @@ impl<T> Deref for Claims<T> {
 
     fn deref(&self) -> &TokenClaims {
         &self.token
+    }
+}
+
+impl<T: Serialize> Serialize for Claims<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Payload::new(&self.token, &self.custom).serialize(serializer)
     }
 }
 
@@ -479,6 +583,38 @@ mod tests {
             .map(|a| a.chain().map(|a| a.sub.as_str()).collect())
             .unwrap_or_default();
         assert_eq!(chain, ["svc", "first"]);
+    }
+
+    #[test]
+    fn claims_serialize_to_the_token_payload() {
+        let payload = serde_json::json!({
+            "iss": "https://t/", "sub": "u", "aud": ["a", "b"], "exp": 2000000000, "iat": 1,
+            "nbf": 1, "azp": "client", "jti": "id", "scope": "read:a write:b",
+            "permissions": ["read:a"], "org_id": "org_1", "cnf": {"jkt": "abc"},
+            "act": {"sub": "svc", "act": {"sub": "first"}}, "https://x/roles": ["admin"],
+        });
+        let token = TokenClaims::from_payload(payload.to_string().as_bytes()).expect("claims");
+        assert_eq!(serde_json::to_value(&token).expect("json"), payload);
+        // What a missing claim parsed to stays missing; one audience stays a string.
+        let minimal = parse(&format!(r#"{{{BASE},"scope":"","permissions":[]}}"#)).expect("claims");
+        let expected =
+            serde_json::json!({"iss": "https://t/", "sub": "u", "aud": "a", "exp": 2000000000, "iat": 1});
+        assert_eq!(serde_json::to_value(&minimal).expect("json"), expected);
+        // `Claims<T>`: `T` in place of the other claims; the scheme is not a claim.
+        #[derive(Serialize)]
+        struct Custom {
+            tenant: &'static str,
+        }
+        let claims = Claims::new(Arc::new(minimal), Scheme::Dpop, Custom { tenant: "acme" });
+        let mut expected = expected;
+        expected["tenant"] = "acme".into();
+        assert_eq!(serde_json::to_value(&claims).expect("json"), expected);
+        let scheme = (
+            serde_json::to_value(Scheme::Dpop).expect("json"),
+            Scheme::Dpop.to_string(),
+        );
+        assert_eq!(scheme, (serde_json::json!("DPoP"), "DPoP".to_owned()));
+        assert_eq!(Scheme::Bearer.to_string(), "Bearer");
     }
 }
 

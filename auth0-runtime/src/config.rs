@@ -8,8 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::Algorithm;
-
+use crate::Algorithm;
 use crate::dpop::ReplayStore;
 use crate::error::AuthError;
 use crate::exchange::ClientAssertionKey;
@@ -194,6 +193,7 @@ pub type ErrorHandler =
 /// # Ok::<(), auth0_runtime::ConfigError>(())
 /// ```
 #[derive(Clone)]
+#[must_use]
 pub struct Auth0Config {
     pub(crate) domains: Vec<String>,
     pub(crate) audiences: Vec<String>,
@@ -320,12 +320,13 @@ impl Auth0Config {
         }
     }
 
-    /// Reads the settings from the environment (and from `.env` in the working directory, which
-    /// never overrides a real environment variable). See the crate docs for the variables.
+    /// Reads the settings from the environment, and from `.env` in the working directory, which
+    /// never overrides a real environment variable. See the crate docs for the variables.
+    ///
+    /// `.env` is read with the `dotenv` feature (on by default); without it, only the
+    /// environment is.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let dotenv: HashMap<String, String> = dotenvy::from_filename_iter(".env")
-            .map(|iter| iter.filter_map(Result::ok).collect())
-            .unwrap_or_default();
+        let dotenv = dotenv_file();
         Self::from_lookup(|name| std::env::var(name).ok().or_else(|| dotenv.get(name).cloned()))
     }
 
@@ -348,9 +349,13 @@ impl Auth0Config {
             (None, None) => {
                 return Err(ConfigError::Missing {
                     var: "AUTH0_DOMAIN",
-                    hint: "set it to your tenant's domain, like tenant.us.auth0.com (or AUTH0_DOMAINS to \
-                           a comma-separated list), in the environment or in .env in the working \
-                           directory",
+                    hint: if cfg!(feature = "dotenv") {
+                        "set it to your tenant's domain, like tenant.us.auth0.com (or AUTH0_DOMAINS to \
+                         a comma-separated list), in the environment or in .env in the working directory"
+                    } else {
+                        "set it to your tenant's domain, like tenant.us.auth0.com (or AUTH0_DOMAINS to \
+                         a comma-separated list), in the environment"
+                    },
                 });
             }
         };
@@ -1207,18 +1212,21 @@ fn check_algorithms(var: &'static str, algorithms: &[Algorithm]) -> Result<(), C
     if algorithms.is_empty() {
         return Err(invalid(var, "must name at least one algorithm, like RS256"));
     }
-    if let Some(alg) = algorithms
-        .iter()
-        .find(|a| matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
-    {
-        return Err(invalid(
-            var,
-            format!(
-                "cannot contain {alg:?}: a published key set can only verify asymmetric algorithms like RS256"
-            ),
-        ));
-    }
     Ok(())
+}
+
+/// The variables of `.env` in the working directory; none when it is missing or unreadable.
+#[cfg(feature = "dotenv")]
+fn dotenv_file() -> HashMap<String, String> {
+    dotenvy::from_filename_iter(".env")
+        .map(|iter| iter.filter_map(Result::ok).collect())
+        .unwrap_or_default()
+}
+
+/// Without the `dotenv` feature there is no `.env`: only the environment counts.
+#[cfg(not(feature = "dotenv"))]
+fn dotenv_file() -> HashMap<String, String> {
+    HashMap::new()
 }
 
 /// `tenant.us.auth0.com`, `https://tenant.us.auth0.com/` and `localhost:8443` are fine; a scheme

@@ -22,9 +22,9 @@ use aws_lc_rs::digest;
 use aws_lc_rs::signature::{self, RsaParameters, RsaPublicKeyComponents, UnparsedPublicKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
+use crate::Algorithm;
 use crate::error::AuthError;
 use crate::jws::{self, Jws, JwsError};
 
@@ -231,31 +231,15 @@ pub(crate) fn check_crit(header: &Object) -> Result<(), AuthError> {
     }
 }
 
-/// `alg` must be an asymmetric algorithm named exactly as in RFC 7518, and in the allow-list.
+/// `alg` must be an asymmetric algorithm named exactly as in RFC 7518 / RFC 8037 (`none` and the
+/// HMAC algorithms have no [`Algorithm`], so they can never be accepted), and in the allow-list.
 pub(crate) fn check_alg(header: &Object, settings: &ProofSettings) -> Result<Algorithm, AuthError> {
     header
         .get("alg")
         .and_then(Value::as_str)
-        .and_then(proof_algorithm)
+        .and_then(|name| name.parse::<Algorithm>().ok())
         .filter(|alg| settings.algorithms.contains(alg))
         .ok_or(refuse(why::ALG))
-}
-
-/// The asymmetric JWS algorithms by their RFC 7518 / RFC 8037 names (case-sensitive). `none` and
-/// the HMAC algorithms are not in this table, so they can never be accepted.
-fn proof_algorithm(name: &str) -> Option<Algorithm> {
-    Some(match name {
-        "ES256" => Algorithm::ES256,
-        "ES384" => Algorithm::ES384,
-        "RS256" => Algorithm::RS256,
-        "RS384" => Algorithm::RS384,
-        "RS512" => Algorithm::RS512,
-        "PS256" => Algorithm::PS256,
-        "PS384" => Algorithm::PS384,
-        "PS512" => Algorithm::PS512,
-        "EdDSA" => Algorithm::EdDSA,
-        _ => return None,
-    })
 }
 
 /// The JWK members that only a private (or symmetric) key has (RFC 7518 §6.2.2, §6.3.2, §6.4;
@@ -288,7 +272,7 @@ pub(crate) fn check_jwk(header: &Object, alg: Algorithm) -> Result<(&Object, Pro
     let member = |name: &str| jwk.get(name).and_then(Value::as_str);
     let bytes = |name: &str| member(name).and_then(|v| jws::decode(v).ok());
     if let Some(v) = jwk.get("alg")
-        && v.as_str().and_then(proof_algorithm) != Some(alg)
+        && v.as_str().and_then(|name| name.parse().ok()) != Some(alg)
     {
         return Err(mismatch());
     }
@@ -326,7 +310,6 @@ pub(crate) fn check_jwk(header: &Object, alg: Algorithm) -> Result<(&Object, Pro
             (Some("OKP"), Some("Ed25519"), Some(x)) if x.len() == 32 => Some(ProofKey::Ed25519(x)),
             _ => None,
         },
-        _ => None,
     };
     Ok((jwk, key.ok_or_else(mismatch)?))
 }

@@ -29,10 +29,10 @@ use arc_swap::ArcSwap;
 use aws_lc_rs::signature::ParsedPublicKey;
 
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use jsonwebtoken::Algorithm;
 use reqwest::header::{ACCEPT, CACHE_CONTROL, CONNECTION, HeaderMap};
 use serde_json::Value;
 
+use crate::Algorithm;
 use crate::health::KeysState;
 use crate::observe::chain;
 

@@ -4,11 +4,11 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
-#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::sync::OnceLock;
 
 mod actix;
+mod algorithm;
 mod cache;
 mod claims;
 mod config;
@@ -32,6 +32,7 @@ pub use actix::{
     AccessToken, DpopNonces, DpopNoncesMiddleware, RequireAuth, RequireAuthMiddleware,
     protected_resource_metadata,
 };
+pub use algorithm::{Algorithm, UnknownAlgorithm};
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 #[doc(inline)]
@@ -50,7 +51,6 @@ pub use exchange::{
     TokenExchangeRequest,
 };
 pub use health::{IssuerReadiness, KeysState, Readiness, StoreState};
-pub use jsonwebtoken::Algorithm;
 pub use metadata::ResourceMetadata;
 pub use verify::{Auth0, RequestParts};
 
@@ -72,18 +72,13 @@ pub fn init(config: Auth0Config) -> Result<&'static Auth0, ConfigError> {
 }
 
 /// [`init`] with [`Auth0Config::from_env`]: reads `AUTH0_DOMAIN`, `AUTH0_AUDIENCE` and the other
-/// `AUTH0_*` variables (and `.env`, which never overrides the environment).
+/// `AUTH0_*` variables (and `.env`, which never overrides the environment, with the default
+/// `dotenv` feature).
 ///
 /// # Errors
 /// As [`init`], plus a missing or malformed variable.
 pub fn init_from_env() -> Result<&'static Auth0, ConfigError> {
     init(Auth0Config::from_env()?)
-}
-
-/// Selects jsonwebtoken's aws-lc backend explicitly, so that feature unification in a user's
-/// dependency graph (both backends enabled) can never make it panic at runtime.
-pub(crate) fn install_crypto_provider() {
-    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
 }
 
 /// Support for the code `#[require_auth]` generates. Not a public API: it may change in any

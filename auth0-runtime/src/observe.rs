@@ -78,7 +78,7 @@ impl Watch {
 /// `(scheme, outcome, error code)`, from fixed sets.
 fn labels(result: &Result<Verified, Denied>) -> (&'static str, &'static str, &'static str) {
     match result {
-        Ok(v) => (scheme_label(v.scheme == crate::Scheme::DPoP), "success", "none"),
+        Ok(v) => (scheme_label(v.scheme == crate::Scheme::Dpop), "success", "none"),
         Err(Denied {
             error: AuthError::MissingCredentials,
             ..

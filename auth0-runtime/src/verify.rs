@@ -12,9 +12,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
+use crate::Algorithm;
 use crate::cache::{self, TokenCache};
 use crate::claims::{Claims, Scheme, TokenClaims};
 use crate::config::{Auth0Config, Cidr, ConfigError, DomainRequest, DomainsResolver, ErrorHandler};
@@ -141,7 +141,7 @@ fn replay_verdict(
         ReplayOutcome::FirstUse => {
             return Ok(Verified {
                 claims,
-                scheme: Scheme::DPoP,
+                scheme: Scheme::Dpop,
                 renew_nonce,
             });
         }
@@ -267,7 +267,6 @@ impl fmt::Debug for Auth0 {
 impl Auth0 {
     /// Checks `config` and builds the validator (and its one HTTP client).
     pub fn new(config: Auth0Config) -> Result<Self, ConfigError> {
-        crate::install_crypto_provider();
         let issuers = config.validate()?;
         let trusted_proxies = config.proxy_blocks()?;
         let public_origins = config.origins()?;
@@ -291,7 +290,7 @@ impl Auth0 {
         let dpop_algs = config
             .dpop_algorithms
             .iter()
-            .map(|a| format!("{a:?}"))
+            .map(|a| a.as_str())
             .collect::<Vec<_>>()
             .join(" ");
         let metadata = crate::metadata::Published::new(
@@ -300,7 +299,11 @@ impl Auth0 {
                 issuers: &issuers,
                 audiences: &config.audiences,
                 dpop_algorithms: if config.dpop_enabled {
-                    config.dpop_algorithms.iter().map(|a| format!("{a:?}")).collect()
+                    config
+                        .dpop_algorithms
+                        .iter()
+                        .map(|a| a.as_str().to_owned())
+                        .collect()
                 } else {
                     Vec::new()
                 },
@@ -489,7 +492,7 @@ impl Auth0 {
     /// Asks the domains resolver about the token's issuer, then finishes the verification.
     async fn resolve(&self, wait: IssuerWait) -> Result<Verified, Denied> {
         let IssuerWait { context, mut request } = wait;
-        let dpop = request.scheme == Scheme::DPoP;
+        let dpop = request.scheme == Scheme::Dpop;
         let deny = |error| Err(Denied::new(error, dpop));
         let Some(resolver) = self.0.resolver.clone() else {
             return deny(AuthError::Internal("no domains resolver"));
@@ -542,7 +545,7 @@ impl Auth0 {
 
     /// Finishes a verification whose key was not cached.
     async fn verify_pending(&self, pending: Pending) -> Result<Verified, Denied> {
-        let dpop = pending.request.scheme == Scheme::DPoP;
+        let dpop = pending.request.scheme == Scheme::Dpop;
         let key =
             self.0
                 .keys
@@ -611,11 +614,11 @@ impl Auth0 {
         let scheme = if scheme.eq_ignore_ascii_case("bearer") {
             Scheme::Bearer
         } else if scheme.eq_ignore_ascii_case("dpop") {
-            Scheme::DPoP
+            Scheme::Dpop
         } else {
             return Err(unsupported(line.as_bytes()));
         };
-        let dpop = scheme == Scheme::DPoP;
+        let dpop = scheme == Scheme::Dpop;
         let bad = |error| Denied::new(error, dpop);
         let token = token.trim_start_matches(' ');
         if token.is_empty() {
@@ -636,7 +639,7 @@ impl Auth0 {
                     "this API accepts only DPoP-bound access tokens",
                 )));
             }
-            (Scheme::DPoP, Challenges::Bearer) => {
+            (Scheme::Dpop, Challenges::Bearer) => {
                 return Err(bad(AuthError::InvalidRequest(
                     "this API does not accept the DPoP scheme",
                 )));
@@ -647,7 +650,7 @@ impl Auth0 {
                 )));
             }
             (Scheme::Bearer, _) => None,
-            (Scheme::DPoP, _) => {
+            (Scheme::Dpop, _) => {
                 let proof = proof.ok_or(bad(AuthError::InvalidRequest(
                     "the DPoP scheme needs a DPoP proof header",
                 )))?;
@@ -711,7 +714,7 @@ impl Auth0 {
         fetched: Option<Arc<VerifyingKey>>,
         now: i64,
     ) -> Attempt {
-        let dpop = c.scheme == Scheme::DPoP;
+        let dpop = c.scheme == Scheme::Dpop;
         let deny = |error| Attempt::Done(Err(Denied::new(error, dpop)));
         let claims = match self.verify_token(c.token, fetched, now, c.granted) {
             Ok(claims) => claims,

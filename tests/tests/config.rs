@@ -154,12 +154,17 @@ fn every_bad_setting_is_a_startup_error_that_names_it() {
 
 #[test]
 fn algorithms_must_be_asymmetric() {
-    let config = Auth0Config::new("t.auth0.com", "https://api").algorithms([auth0_runtime::Algorithm::HS256]);
-    let message = Auth0::new(config).expect_err("HS256").to_string();
-    assert!(
-        message.contains("HS256") && message.contains("asymmetric"),
-        "{message}"
-    );
+    // HMAC and `none` have no `Algorithm`: a shared secret cannot even be configured.
+    for name in ["HS256", "HS384", "HS512", "none"] {
+        let message = name
+            .parse::<auth0_runtime::Algorithm>()
+            .expect_err(name)
+            .to_string();
+        assert!(message.contains("asymmetric"), "{message}");
+    }
+    let config = Auth0Config::new("t.auth0.com", "https://api").algorithms([]);
+    let message = Auth0::new(config).expect_err("no algorithm").to_string();
+    assert!(message.contains("at least one algorithm"), "{message}");
 }
 
 #[tokio::test]

@@ -31,7 +31,7 @@ const PASSWORD: &str = "s3cret-Redis-pw";
 #[get("/api/private")]
 #[require_auth]
 async fn private(claims: Claims) -> impl Responder {
-    HttpResponse::Ok().body(format!("{} {:?}", claims.sub, claims.scheme()))
+    HttpResponse::Ok().body(format!("{} {}", claims.sub, claims.scheme()))
 }
 
 /// One instance of the API: an Actix server of its own with a validator of its own.

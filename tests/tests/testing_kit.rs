@@ -16,7 +16,7 @@ const AUDIENCE: &str = "https://api.example.com";
 #[get("/api/private")]
 #[require_auth]
 async fn private(claims: Claims) -> impl Responder {
-    HttpResponse::Ok().body(format!("{} {:?}", claims.sub, claims.scheme()))
+    HttpResponse::Ok().body(format!("{} {}", claims.sub, claims.scheme()))
 }
 
 #[get("/api/scoped")]
@@ -165,7 +165,7 @@ async fn test_claims_reach_the_handler_without_any_validator() {
 
     let answer = call(&app, get("/api/private", claims().sub("auth0|alice"))).await;
     assert_eq!((answer.status, answer.body.as_str()), (200, "auth0|alice Bearer"));
-    let answer = call(&app, get("/api/private", claims().scheme(Scheme::DPoP))).await;
+    let answer = call(&app, get("/api/private", claims().scheme(Scheme::Dpop))).await;
     assert_eq!(answer.body, "user|123 DPoP");
 
     let alice = claims()
@@ -258,7 +258,7 @@ async fn a_validator_renders_the_refusals_of_test_claims() {
     let app = test::init_service(routes(Some(Auth0::new(config).expect("config")))).await;
     let req = test::TestRequest::get()
         .uri("/api/admin")
-        .authenticated(claims().scheme(Scheme::DPoP));
+        .authenticated(claims().scheme(Scheme::Dpop));
     let resp = test::call_service(&app, req).await;
     assert_eq!(
         resp.headers().get("x-refused").map(|v| v.as_bytes()),

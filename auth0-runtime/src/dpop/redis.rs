@@ -107,6 +107,7 @@ pub struct RedisReplayStore {
 
 /// Settings of a [`RedisReplayStore`], from [`RedisReplayStore::builder`].
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+#[must_use]
 pub struct RedisReplayStoreBuilder {
     url: String,
     prefix: String,

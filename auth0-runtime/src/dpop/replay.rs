@@ -87,6 +87,7 @@ impl<'a> ProofUse<'a> {
 
 /// What a [`ReplayStore`] says about a [`ProofUse`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ReplayOutcome {
     /// Not seen before, and now recorded: the proof is accepted.
     FirstUse,
@@ -108,6 +109,7 @@ pub enum ReplayOutcome {
 ///
 /// It is a future, so `store.check_and_record(&proof).await` works for any store; the verifier
 /// takes the [`Ready`](Self::Ready) case without awaiting anything.
+#[non_exhaustive]
 pub enum ReplayCheck {
     /// The answer, known without waiting (the in-memory store).
     Ready(ReplayOutcome),
@@ -413,6 +415,7 @@ impl MemoryReplayStore {
     /// Limits each key thumbprint and each token subject to `records` unexpired proofs (default:
     /// 1/8 of the capacity). Beyond it that caller's new proofs get 503 until older ones expire;
     /// set it well above what your heaviest honest user sends in one proof window.
+    #[must_use]
     pub fn with_share(mut self, records: usize) -> Self {
         let share = u32::try_from(records).unwrap_or(u32::MAX).max(1);
         self.by_key.limit = share;

@@ -9,9 +9,9 @@ use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, RsaKeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use jsonwebtoken::Algorithm;
 use serde_json::json;
 
+use crate::Algorithm;
 use crate::config::ConfigError;
 
 /// `client_assertion_type` of RFC 7523 §2.2.
@@ -114,6 +114,7 @@ impl ClientAssertionKey {
     /// Signs with `alg` instead of the default (RS256 for RSA keys, ES256 for P-256 keys). RSA
     /// keys accept RS256 and PS256, P-256 keys ES256; anything else is refused when the validator
     /// is built (`AUTH0_CLIENT_ASSERTION_ALG`).
+    #[must_use]
     pub fn algorithm(mut self, alg: Algorithm) -> Self {
         self.alg = alg;
         self
@@ -121,6 +122,7 @@ impl ClientAssertionKey {
 
     /// Puts `kid` in the assertion's header (optional for Auth0; names one of several
     /// credentials).
+    #[must_use]
     pub fn key_id(mut self, kid: impl Into<String>) -> Self {
         self.kid = Some(kid.into());
         self

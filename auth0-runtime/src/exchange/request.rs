@@ -232,6 +232,7 @@ impl From<serde_json::Value> for ExtraValue {
 ///
 /// Its `Debug` output never shows the access token or the login hint (only whether one is set).
 #[derive(Clone)]
+#[must_use]
 pub struct ConnectionTokenRequest {
     connection: String,
     subject_token: Secret,
@@ -281,6 +282,7 @@ impl ConnectionTokenRequest {
 /// Its `Debug` output never shows the subject or actor token, nor the values of the `extra`
 /// parameters (only their names).
 #[derive(Clone)]
+#[must_use]
 pub struct TokenExchangeRequest {
     subject_token: Secret,
     subject_token_type: String,
@@ -375,6 +377,7 @@ impl TokenExchangeRequest {
 ///
 /// Its `Debug` output never shows the access token.
 #[derive(Clone)]
+#[must_use]
 pub struct OnBehalfOfRequest {
     subject_token: Secret,
     audience: String,

@@ -2,10 +2,10 @@
 
 use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
 use base64::Engine as _;
-use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
 use super::{BASE64URL, MAX_KID_LEN, VerifyingKey};
+use crate::Algorithm;
 
 /// Which algorithms a key of this type can serve, and the verification parameters for each.
 fn verification_algorithm(alg: Algorithm) -> Option<&'static dyn VerificationAlgorithm> {
@@ -19,7 +19,6 @@ fn verification_algorithm(alg: Algorithm) -> Option<&'static dyn VerificationAlg
         Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
         Algorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
         Algorithm::EdDSA => &signature::ED25519,
-        _ => return None,
     };
     Some(parameters)
 }
@@ -36,7 +35,6 @@ fn key_type_for(alg: Algorithm) -> Option<(&'static str, Option<&'static str>)> 
         Algorithm::ES256 => Some(("EC", Some("P-256"))),
         Algorithm::ES384 => Some(("EC", Some("P-384"))),
         Algorithm::EdDSA => Some(("OKP", Some("Ed25519"))),
-        _ => None,
     }
 }
 

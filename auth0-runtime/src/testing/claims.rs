@@ -154,8 +154,8 @@ impl ClaimsBuilder {
     /// ```
     /// use auth0_runtime::{testing, Claims, Scheme};
     ///
-    /// let claims: Claims = testing::claims().scheme(Scheme::DPoP).build();
-    /// assert_eq!(claims.scheme(), Scheme::DPoP);
+    /// let claims: Claims = testing::claims().scheme(Scheme::Dpop).build();
+    /// assert_eq!(claims.scheme(), Scheme::Dpop);
     /// ```
     pub fn scheme(mut self, scheme: Scheme) -> Self {
         self.scheme = scheme;
@@ -287,7 +287,7 @@ mod tests {
             .audiences(["a", "b"])
             .iss("https://tenant.example.com/")
             .azp("client-1")
-            .scheme(Scheme::DPoP)
+            .scheme(Scheme::Dpop)
             .custom("https://x/roles", json!(["admin"]))
             .custom("cnf", json!({"jkt": "thumb"}))
             .remove("exp")
@@ -300,7 +300,7 @@ mod tests {
         assert_eq!(all.aud, Audience::Many(vec!["a".to_owned(), "b".to_owned()]));
         assert_eq!(all.iss, "https://tenant.example.com/");
         assert_eq!(all.azp.as_deref(), Some("client-1"));
-        assert_eq!(all.scheme(), Scheme::DPoP);
+        assert_eq!(all.scheme(), Scheme::Dpop);
         assert_eq!(all.jkt(), Some("thumb"));
         assert_eq!(all.exp, 42);
         assert_eq!(all.custom()["https://x/roles"], json!(["admin"]));

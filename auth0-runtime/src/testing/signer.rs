@@ -3,11 +3,11 @@
 use std::fmt;
 use std::io;
 
+use crate::Algorithm;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 
 /// The kind of key an algorithm needs.
@@ -20,39 +20,19 @@ pub(super) enum KeyKind {
 }
 
 impl KeyKind {
-    /// The key kind for an asymmetric JWS algorithm; `None` for HMAC.
-    pub(super) fn for_alg(alg: Algorithm) -> Option<Self> {
+    /// The key kind a JWS algorithm signs with.
+    pub(super) fn for_alg(alg: Algorithm) -> Self {
         match alg {
             Algorithm::RS256
             | Algorithm::RS384
             | Algorithm::RS512
             | Algorithm::PS256
             | Algorithm::PS384
-            | Algorithm::PS512 => Some(Self::Rsa),
-            Algorithm::ES256 => Some(Self::P256),
-            Algorithm::ES384 => Some(Self::P384),
-            Algorithm::EdDSA => Some(Self::Ed25519),
-            _ => None,
+            | Algorithm::PS512 => Self::Rsa,
+            Algorithm::ES256 => Self::P256,
+            Algorithm::ES384 => Self::P384,
+            Algorithm::EdDSA => Self::Ed25519,
         }
-    }
-}
-
-/// The JWS `alg` name.
-pub(super) fn alg_name(alg: Algorithm) -> &'static str {
-    match alg {
-        Algorithm::HS256 => "HS256",
-        Algorithm::HS384 => "HS384",
-        Algorithm::HS512 => "HS512",
-        Algorithm::ES256 => "ES256",
-        Algorithm::ES384 => "ES384",
-        Algorithm::RS256 => "RS256",
-        Algorithm::RS384 => "RS384",
-        Algorithm::RS512 => "RS512",
-        Algorithm::PS256 => "PS256",
-        Algorithm::PS384 => "PS384",
-        Algorithm::PS512 => "PS512",
-        Algorithm::EdDSA => "EdDSA",
-        _ => "unknown",
     }
 }
 
@@ -111,7 +91,7 @@ impl Signer {
 
     /// The public key as a JWK with `kid`, `use: "sig"` and `alg`.
     pub(super) fn jwk(&self, kid: &str, alg: Algorithm) -> Value {
-        let alg = alg_name(alg);
+        let alg = alg.as_str();
         match self {
             Self::Rsa(key) => {
                 let public = key.public_key();
@@ -167,7 +147,7 @@ impl Signer {
 
     /// A JWS signature of `message` with `alg`, which must suit this key.
     pub(super) fn sign(&self, alg: Algorithm, message: &[u8]) -> io::Result<Vec<u8>> {
-        let mismatch = || io::Error::other(format!("a {:?} key cannot sign {}", self.kind(), alg_name(alg)));
+        let mismatch = || io::Error::other(format!("a {:?} key cannot sign {}", self.kind(), alg));
         match self {
             Self::Rsa(key) => {
                 let padding: &'static dyn sig::RsaEncoding = match alg {
@@ -185,7 +165,7 @@ impl Signer {
                 Ok(signature)
             }
             Self::P256(key) | Self::P384(key) => {
-                if KeyKind::for_alg(alg) != Some(self.kind()) {
+                if KeyKind::for_alg(alg) != self.kind() {
                     return Err(mismatch());
                 }
                 let signature = key
@@ -203,14 +183,8 @@ impl Signer {
     }
 }
 
-/// An HMAC signature (for algorithm-confusion tokens).
-pub(super) fn hmac(alg: Algorithm, secret: &[u8], message: &[u8]) -> Option<Vec<u8>> {
-    let algorithm = match alg {
-        Algorithm::HS256 => aws_lc_rs::hmac::HMAC_SHA256,
-        Algorithm::HS384 => aws_lc_rs::hmac::HMAC_SHA384,
-        Algorithm::HS512 => aws_lc_rs::hmac::HMAC_SHA512,
-        _ => return None,
-    };
-    let key = aws_lc_rs::hmac::Key::new(algorithm, secret);
-    Some(aws_lc_rs::hmac::sign(&key, message).as_ref().to_vec())
+/// An HS256 signature (for algorithm-confusion tokens).
+pub(super) fn hs256(secret: &[u8], message: &[u8]) -> Vec<u8> {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+    aws_lc_rs::hmac::sign(&key, message).as_ref().to_vec()
 }

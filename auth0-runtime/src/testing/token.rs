@@ -1,12 +1,12 @@
 //! [`TokenBuilder`]: access tokens from the test issuer, well-formed or deliberately not.
 
+use crate::Algorithm;
 use crate::verify::now;
 use std::fmt;
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value, json};
 
 use super::DpopKey;
@@ -54,7 +54,8 @@ enum Signing {
 /// ```
 pub struct TokenBuilder {
     shared: Arc<Shared>,
-    alg: Algorithm,
+    /// `None`: HS256 keyed with the issuer's public key (see [`TokenBuilder::alg_confusion`]).
+    alg: Option<Algorithm>,
     header: Map<String, Value>,
     claims: Map<String, Value>,
     /// Put the signing key's `kid` in the header at signing time (unless a `kid` is set or removed).
@@ -86,7 +87,7 @@ impl TokenBuilder {
         claims.insert("exp".to_owned(), json!(now.saturating_add(3600)));
         Self {
             shared,
-            alg: Algorithm::RS256,
+            alg: Some(Algorithm::RS256),
             header,
             claims,
             auto_kid: true,
@@ -239,13 +240,26 @@ impl TokenBuilder {
     /// Asymmetric algorithms sign with the issuer's key for it (see [`TokenBuilder::sign`]); publish
     /// one first with [`TestIssuer::add_key`](super::TestIssuer::add_key) for `ES256`, `ES384`,
     /// `EdDSA`, or to get an RSA key declared for `RS384`, `PS256`… (without one, `PS256` signs with
-    /// the current key, whose JWK declares `RS256`). `HS256`/`HS384`/`HS512` sign with HMAC keyed
-    /// with the current RSA public key (PKCS#1 DER): the algorithm-confusion attack, which a
-    /// verifier must refuse.
+    /// the current key, whose JWK declares `RS256`).
     #[must_use]
     pub fn alg(mut self, alg: Algorithm) -> Self {
-        self.alg = alg;
-        self.header.insert("alg".to_owned(), json!(signer::alg_name(alg)));
+        self.alg = Some(alg);
+        self.header.insert("alg".to_owned(), json!(alg.as_str()));
+        self
+    }
+
+    /// Signs with `HS256` keyed with the current RSA public key (PKCS#1 DER), and says so in the
+    /// header: the algorithm-confusion attack, which a verifier must refuse.
+    ///
+    /// ```
+    /// # let issuer = auth0_runtime::testing::TestIssuer::start();
+    /// let forged = issuer.token().alg_confusion().sign();
+    /// # let _ = forged;
+    /// ```
+    #[must_use]
+    pub fn alg_confusion(mut self) -> Self {
+        self.alg = None;
+        self.header.insert("alg".to_owned(), json!("HS256"));
         self
     }
 
@@ -300,7 +314,7 @@ impl TokenBuilder {
 
     fn finish(&self, signing: Signing) -> String {
         let explicit_kid = self.header.get("kid").and_then(Value::as_str);
-        let (kid, signer, hmac_secret) = match KeyKind::for_alg(self.alg) {
+        let (kid, signer, hmac_secret) = match self.alg {
             None => {
                 let (kid, current) = self.shared.current();
                 let secret = match signing {
@@ -309,8 +323,9 @@ impl TokenBuilder {
                 };
                 (kid, None, secret)
             }
-            Some(kind) => {
-                let picked = self.shared.pick_key(self.alg, explicit_kid);
+            Some(alg) => {
+                let kind = KeyKind::for_alg(alg);
+                let picked = self.shared.pick_key(alg, explicit_kid);
                 match (signing, picked) {
                     (Signing::Issuer, Some((kid, signer))) => (kid, Some(signer), Vec::new()),
                     (Signing::Issuer, None) => (
@@ -331,10 +346,9 @@ impl TokenBuilder {
             header.insert("kid".to_owned(), Value::String(kid));
         }
         let input = format!("{}.{}", b64_json(&header), b64_json(&self.claims));
-        let signature = match signer {
-            Some(signer) => signer.sign(self.alg, input.as_bytes()),
-            None => signer::hmac(self.alg, &hmac_secret, input.as_bytes())
-                .ok_or_else(|| std::io::Error::other("not an HMAC algorithm")),
+        let signature = match (signer, self.alg) {
+            (Some(signer), Some(alg)) => signer.sign(alg, input.as_bytes()),
+            _ => Ok(signer::hs256(&hmac_secret, input.as_bytes())),
         };
         match signature {
             Ok(signature) => format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)),

@@ -14,12 +14,12 @@ use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, KeyPair as _, RsaKeyPair, UnparsedPublicKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value, json};
 
 use super::server::Request;
 use super::signer::{KeyKind, Signer};
 use super::{Response, Shared, TestIssuer, TokenBuilder, kit_failure};
+use crate::Algorithm;
 use crate::verify::now;
 
 /// Path of the token endpoint.
@@ -250,6 +250,7 @@ impl TokenReply {
     }
 
     /// Waits `delay` before answering (to trip a client's timeout, or to overlap requests).
+    #[must_use]
     pub fn delay(mut self, delay: Duration) -> Self {
         self.delay = Some(delay);
         self

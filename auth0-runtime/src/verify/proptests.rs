@@ -81,7 +81,7 @@ fn rfc_credentials(line: &[u8]) -> Option<(Scheme, &str)> {
     let token = rest.trim_start_matches(' ');
     let scheme = match scheme.to_ascii_lowercase().as_str() {
         "bearer" => Scheme::Bearer,
-        "dpop" => Scheme::DPoP,
+        "dpop" => Scheme::Dpop,
         _ => return None,
     };
     is_rfc_b64token(token).then_some((scheme, token))
@@ -157,7 +157,7 @@ proptest! {
                 prop_assert_eq!(c.token, token);
                 match c.proof {
                     Some(proof) => {
-                        prop_assert_eq!(scheme, Scheme::DPoP);
+                        prop_assert_eq!(scheme, Scheme::Dpop);
                         prop_assert_eq!(&proofs, &[proof.as_bytes()]);
                         prop_assert!(is_rfc_b64token(proof), "accepted proof {:?}", proof);
                     }

@@ -8,7 +8,7 @@ use auth0_runtime::{Claims, require_auth};
 #[get("/api/private")]
 #[require_auth]
 async fn private(claims: Claims) -> impl Responder {
-    format!("{} {:?}", claims.sub, claims.scheme())
+    format!("{} {}", claims.sub, claims.scheme())
 }
 
 #[actix_web::main]

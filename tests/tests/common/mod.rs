@@ -254,7 +254,7 @@ impl Answer {
 #[require_auth]
 #[get("/above")]
 async fn above(claims: Claims) -> impl Responder {
-    HttpResponse::Ok().body(format!("above {} {:?}", claims.sub, claims.scheme()))
+    HttpResponse::Ok().body(format!("above {} {}", claims.sub, claims.scheme()))
 }
 
 #[get("/below")]
