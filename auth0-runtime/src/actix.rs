@@ -431,7 +431,7 @@ impl Requires for Authenticated {
 
 fn check_requirement<R: Requires>(req: &HttpRequest, v: Verified) -> Result<(), actix_web::Error> {
     let r = R::REQUIREMENT;
-    let now = validator(req).map_or_else(crate::verify::now, Auth0::now);
+    let now = validator(req).map_or_else(crate::clock::now, Auth0::now);
     authorize_step_up(&v.claims, r.acr_values, r.max_age, now)
         .and_then(|()| authorize(&v.claims, r.all_scopes, r.any_scopes, r.permissions))
         .map_err(|error| refuse(req, &v, error))
@@ -715,7 +715,7 @@ where
                         max_age,
                         ..
                     } = &options;
-                    let now = validator(req.request()).map_or_else(crate::verify::now, Auth0::now);
+                    let now = validator(req.request()).map_or_else(crate::clock::now, Auth0::now);
                     authorize_step_up(&v.claims, acr_values, *max_age, now)
                         .and_then(|()| authorize(&v.claims, all_scopes, any_scopes, permissions))
                         .map_err(|error| refuse(req.request(), &v, error))
@@ -1143,7 +1143,7 @@ mod nonce_tests {
     #[actix_web::test]
     async fn successes_carry_a_fresh_nonce_when_the_step_changes() {
         let issuer = TestIssuer::start();
-        let t = (crate::verify::now() / 60) * 60 + 5;
+        let t = (crate::clock::now() / 60) * 60 + 5;
         CLOCK.store(t, Ordering::Relaxed);
         let mut config = issuer
             .config("https://api.test")

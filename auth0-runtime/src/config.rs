@@ -311,7 +311,7 @@ impl Auth0Config {
             domains_resolver: None,
             new_issuers: crate::keys::NewIssuerBudget::default(),
             metadata: crate::metadata::MetadataSettings::default(),
-            clock: crate::verify::now,
+            clock: crate::clock::now,
             exchange_domain: None,
             client_assertion_key: None,
             exchange_cache_entries: 1000,

@@ -10,13 +10,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
 use crate::Algorithm;
 use crate::cache::{self, TokenCache};
 use crate::claims::{Claims, Scheme, TokenClaims};
+use crate::clock::secs;
 use crate::config::{Auth0Config, Cidr, ConfigError, DomainRequest, DomainsResolver, ErrorHandler};
 use crate::dpop::{
     self, MemoryReplayStore, NonceVerdict, Nonces, ProofRequest, ProofSettings, ProofUse, ReplayCheck,
@@ -272,13 +272,13 @@ impl Auth0 {
         let public_origins = config.origins()?;
         let http = match config.http_client.clone() {
             Some(client) => client,
-            None => build_client(&config)?,
+            None => crate::http::build_client(&config)?,
         };
         // The startup warm-up's own client (see `crate::health`): never the shared one.
         let warm_up = match (config.warm_up, &config.http_client) {
             (false, _) => None,
             (true, Some(client)) => Some(client.clone()),
-            (true, None) => Some(build_client(&config)?),
+            (true, None) => Some(crate::http::build_client(&config)?),
         };
         let health = crate::health::Health::new(config.http_timeout);
         let exchange = crate::exchange::Exchange::new(&config, http.clone())?;
@@ -1145,62 +1145,6 @@ pub(crate) fn authorize<S: AsRef<str>>(
         });
     }
     Ok(())
-}
-
-fn build_client(config: &Auth0Config) -> Result<reqwest::Client, ConfigError> {
-    match client_builder(config, true)?.build() {
-        Ok(client) => Ok(client),
-        // Read and parsed at startup, the file's certificates can still be refused by the TLS
-        // backend (a PEM block that is not an X.509 certificate): say so under its own name.
-        Err(error) if config.ca_file.is_some() && client_builder(config, false)?.build().is_ok() => {
-            let path = config.ca_file.as_ref().map_or("", |ca| ca.path.as_str());
-            Err(ConfigError::Invalid {
-                var: "AUTH0_CA_FILE",
-                problem: format!(
-                    "names {path}, whose certificates cannot be used ({}): point it at a PEM file of CA \
-                     certificates (-----BEGIN CERTIFICATE----- blocks)",
-                    crate::observe::chain(&error)
-                ),
-            })
-        }
-        Err(error) => Err(ConfigError::Invalid {
-            var: "SSL_CERT_FILE",
-            problem: format!(
-                "or the platform's certificates could not be loaded into the HTTP client: {}",
-                crate::observe::chain(&error)
-            ),
-        }),
-    }
-}
-
-/// The shared client's settings, with `AUTH0_CA_FILE`'s certificates or without them.
-fn client_builder(config: &Auth0Config, with_ca_file: bool) -> Result<reqwest::ClientBuilder, ConfigError> {
-    let mut builder = reqwest::Client::builder()
-        .timeout(config.http_timeout)
-        .connect_timeout(config.http_timeout)
-        .redirect(crate::keys::redirect_policy())
-        .user_agent(concat!("auth0-runtime/", env!("CARGO_PKG_VERSION")));
-    for pem in &config.root_certificates {
-        let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|_| ConfigError::Invalid {
-            var: "SSL_CERT_FILE",
-            problem:
-                "does not hold PEM certificates: point it at a file of -----BEGIN CERTIFICATE----- blocks"
-                    .into(),
-        })?;
-        builder = builder.tls_certs_merge(certs);
-    }
-    if let (true, Some(ca)) = (with_ca_file, &config.ca_file) {
-        builder = builder.tls_certs_merge(ca.certificates.iter().cloned());
-    }
-    Ok(builder)
-}
-
-fn secs(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
-}
-
-pub(crate) fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, secs)
 }
 
 #[cfg(all(test, feature = "testing"))]

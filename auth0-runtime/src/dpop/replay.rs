@@ -407,7 +407,7 @@ impl MemoryReplayStore {
             by_key: Shares::new(share, buckets, window),
             by_subject: Shares::new(share, buckets, window),
             // One second before now, so that no real expiry maps to 0 (the empty mark).
-            base: crate::verify::now() - 1,
+            base: crate::clock::now() - 1,
             full: Throttle::new(std::time::Duration::from_secs(10)),
         }
     }

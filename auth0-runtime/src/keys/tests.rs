@@ -7,6 +7,7 @@ use serde_json::json;
 use base64::Engine as _;
 
 use super::*;
+use crate::http::redirect_policy;
 use crate::testing::{Endpoint, Fault, TestIssuer};
 
 fn client(issuer: &TestIssuer, timeout: Duration) -> reqwest::Client {

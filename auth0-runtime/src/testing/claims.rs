@@ -10,7 +10,8 @@ use serde_json::{Map, Value, json};
 
 use super::kit_failure;
 use crate::claims::{Claims, Scheme, TokenClaims};
-use crate::verify::{Verified, now};
+use crate::clock::now;
+use crate::verify::Verified;
 
 /// `iss` of test claims: a `.invalid` name (RFC 6761), as no issuer is involved.
 const TEST_CLAIMS_ISSUER: &str = "https://test-claims.invalid/";

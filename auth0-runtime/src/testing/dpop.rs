@@ -11,8 +11,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 use super::kit_failure;
+use crate::clock::now;
 use crate::dpop::{access_token_hash, ec_public_jwk, sign_proof, thumbprint};
-use crate::verify::now;
 
 /// A client's DPoP key: a P-256 key pair that signs proofs with `ES256`.
 ///

@@ -1,7 +1,7 @@
 //! [`TokenBuilder`]: access tokens from the test issuer, well-formed or deliberately not.
 
 use crate::Algorithm;
-use crate::verify::now;
+use crate::clock::now;
 use std::fmt;
 use std::sync::Arc;
 

@@ -20,7 +20,7 @@ use super::server::Request;
 use super::signer::{KeyKind, Signer};
 use super::{Response, Shared, TestIssuer, TokenBuilder, kit_failure};
 use crate::Algorithm;
-use crate::verify::now;
+use crate::clock::now;
 
 /// Path of the token endpoint.
 pub(super) const TOKEN_PATH: &str = "/oauth/token";

@@ -9,6 +9,7 @@ use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
 use super::*;
+use crate::clock::now;
 
 /// A request as plain parts; header lines are raw bytes, in order, names in lower case.
 #[derive(Debug, Clone)]

@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::*;
+use crate::clock::now;
 use crate::testing::{DpopKey, TestIssuer};
 
 /// A request as plain parts.

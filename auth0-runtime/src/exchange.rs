@@ -33,9 +33,11 @@ pub use request::{
 };
 pub use response::{ConnectionToken, ExchangedToken, OnBehalfOfToken, SecretToken};
 
+use crate::clock::now;
 use crate::config::{Auth0Config, ConfigError};
-use crate::keys::{KeyStore, MAX_RESPONSE_BYTES};
-use crate::verify::{Auth0, now};
+use crate::http::MAX_RESPONSE_BYTES;
+use crate::keys::KeyStore;
+use crate::verify::Auth0;
 use cache::ExchangeCache;
 use discovery::TokenEndpoint;
 use request::{FieldValue, Flow, Prepared};
