@@ -14,8 +14,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use serde::de::DeserializeOwned;
 
+use crate::answer::{AuthError, Challenges};
 use crate::claims::Claims;
-use crate::error::{AuthError, Challenges};
 use crate::exchange::ExchangeError;
 use crate::verify::{Auth0, Denied, RequestParts, Verification, Verified, authorize, authorize_step_up};
 

@@ -9,43 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Algorithm;
+use crate::answer::AuthError;
+use crate::answer::ConfigError;
 use crate::dpop::ReplayStore;
-use crate::error::AuthError;
 use crate::exchange::ClientAssertionKey;
-
-/// A bad setting, found at startup. The message names the variable and says what a good value
-/// looks like.
-#[derive(Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A required setting is missing.
-    #[error("{var} is not set: {hint}")]
-    Missing {
-        /// The environment variable (or, in code, the setting of the same name).
-        var: &'static str,
-        /// What to set it to.
-        hint: &'static str,
-    },
-    /// A setting has a value that cannot work.
-    #[error("{var} {problem}")]
-    Invalid {
-        /// The environment variable (or, in code, the setting of the same name).
-        var: &'static str,
-        /// What is wrong and what a good value looks like.
-        problem: String,
-    },
-    /// `init` or `init_from_env` was called a second time.
-    #[error("auth0 is already initialised: call `init` or `init_from_env` once, at startup")]
-    AlreadyInitialized,
-}
-
-/// The message itself, so that `init_from_env().expect("Auth0 configuration")` and a `main`
-/// returning the error print the fix rather than a struct dump.
-impl fmt::Debug for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ConfigError").field(&self.to_string()).finish()
-    }
-}
 
 fn invalid(var: &'static str, problem: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {

@@ -25,7 +25,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 use crate::Algorithm;
-use crate::error::AuthError;
+use crate::answer::AuthError;
 use crate::jws::{self, Jws, JwsError};
 
 #[cfg(any(test, feature = "testing"))]

@@ -33,8 +33,9 @@ pub use request::{
 };
 pub use response::{ConnectionToken, ExchangedToken, OnBehalfOfToken, SecretToken};
 
+use crate::answer::ConfigError;
 use crate::clock::now;
-use crate::config::{Auth0Config, ConfigError};
+use crate::config::Auth0Config;
 use crate::http::MAX_RESPONSE_BYTES;
 use crate::keys::KeyStore;
 use crate::verify::Auth0;

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::error::Challenges;
+use crate::answer::Challenges;
 use crate::keys::{KeyStore, Via};
 use crate::throttle::Throttle;
 use crate::verify::Auth0;

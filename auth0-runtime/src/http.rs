@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use reqwest::header::{CACHE_CONTROL, HeaderMap};
 
-use crate::config::{Auth0Config, ConfigError};
+use crate::answer::ConfigError;
+use crate::config::Auth0Config;
 
 /// Largest discovery document or key set accepted, in bytes.
 pub(crate) const MAX_RESPONSE_BYTES: usize = 1 << 20;

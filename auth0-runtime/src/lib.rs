@@ -9,12 +9,12 @@ use std::sync::OnceLock;
 
 mod actix;
 mod algorithm;
+mod answer;
 mod cache;
 mod claims;
 mod clock;
 mod config;
 mod dpop;
-mod error;
 mod exchange;
 mod health;
 mod http;
@@ -35,18 +35,18 @@ pub use actix::{
     protected_resource_metadata,
 };
 pub use algorithm::{Algorithm, UnknownAlgorithm};
+pub use answer::{AuthError, ConfigError};
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 #[doc(inline)]
 pub use auth0_macros::require_auth;
 pub use claims::{Actor, Audience, Claims, Scheme, Scopes, TokenClaims};
-pub use config::{Auth0Config, ConfigError, DomainRequest, ErrorHandler, ResolverError};
+pub use config::{Auth0Config, DomainRequest, ErrorHandler, ResolverError};
 pub use dpop::{
     HealthCheck, MemoryReplayStore, ProofUse, ReplayCheck, ReplayOutcome, ReplayStore, normalize_htu,
 };
 #[cfg(feature = "redis")]
 pub use dpop::{RedisReplayStore, RedisReplayStoreBuilder};
-pub use error::AuthError;
 pub use exchange::{
     ClientAssertionKey, ConnectionToken, ConnectionTokenRequest, ExchangeError, ExchangedToken, ExtraValue,
     MAX_EXTRA_VALUES, OnBehalfOfRequest, OnBehalfOfToken, RESERVED_PARAMETERS, SecretToken,

@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use crate::config::{ConfigError, shown};
+use crate::answer::ConfigError;
+use crate::config::shown;
 
 /// The well-known path segment of RFC 9728 §3.
 pub(crate) const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";

@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn every_error_code_has_its_labels() {
-        use crate::error::AuthError;
+        use crate::answer::AuthError;
         let every = [
             AuthError::MissingCredentials,
             AuthError::InvalidRequest(""),

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use tracing::field::Empty;
 
-use crate::error::AuthError;
+use crate::answer::AuthError;
 use crate::throttle::Throttle;
 use crate::verify::{Denied, Verified};
 

@@ -14,15 +14,15 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::Algorithm;
+use crate::answer::{AuthError, Challenges, ConfigError};
 use crate::cache::{self, TokenCache};
 use crate::claims::{Claims, Scheme, TokenClaims};
 use crate::clock::secs;
-use crate::config::{Auth0Config, Cidr, ConfigError, DomainRequest, DomainsResolver, ErrorHandler};
+use crate::config::{Auth0Config, Cidr, DomainRequest, DomainsResolver, ErrorHandler};
 use crate::dpop::{
     self, MemoryReplayStore, NonceVerdict, Nonces, ProofRequest, ProofSettings, ProofUse, ReplayCheck,
     ReplayOutcome, ReplayStore, UrlParts,
 };
-use crate::error::{AuthError, Challenges};
 use crate::jws::{self, JwsError};
 use crate::keys::{KeyError, KeySettings, KeyStore, VerifyingKey};
 use crate::observe;

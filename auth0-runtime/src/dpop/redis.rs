@@ -24,7 +24,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::replay::{HealthCheck, ProofUse, ReplayCheck, ReplayOutcome, ReplayStore};
-use crate::config::ConfigError;
+use crate::answer::ConfigError;
 use crate::throttle::Throttle;
 
 /// The setting every refusal is about (in code, the store given to `replay_store`).

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::json;
 
 use crate::Algorithm;
-use crate::config::ConfigError;
+use crate::answer::ConfigError;
 
 /// `client_assertion_type` of RFC 7523 §2.2.
 pub(crate) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";

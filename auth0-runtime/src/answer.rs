@@ -1,11 +1,47 @@
-//! The answers: status, `error` code, description and `WWW-Authenticate` challenge.
+//! The answers: a refused request's status, `error` code, description and `WWW-Authenticate`
+//! challenge ([`AuthError`]), and a refused configuration ([`ConfigError`]).
 //!
 //! Descriptions are `&'static str` on purpose: a description can only come from this crate's fixed
 //! vocabulary, so nothing a client sends can be echoed back, and every description is safe inside a
 //! quoted-string.
 
 use std::borrow::Cow;
+use std::fmt;
 use std::fmt::Write as _;
+
+/// A bad setting, found at startup. The message names the variable and says what a good value
+/// looks like.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A required setting is missing.
+    #[error("{var} is not set: {hint}")]
+    Missing {
+        /// The environment variable (or, in code, the setting of the same name).
+        var: &'static str,
+        /// What to set it to.
+        hint: &'static str,
+    },
+    /// A setting has a value that cannot work.
+    #[error("{var} {problem}")]
+    Invalid {
+        /// The environment variable (or, in code, the setting of the same name).
+        var: &'static str,
+        /// What is wrong and what a good value looks like.
+        problem: String,
+    },
+    /// `init` or `init_from_env` was called a second time.
+    #[error("auth0 is already initialised: call `init` or `init_from_env` once, at startup")]
+    AlreadyInitialized,
+}
+
+/// The message itself, so that `init_from_env().expect("Auth0 configuration")` and a `main`
+/// returning the error print the fix rather than a struct dump.
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ConfigError").field(&self.to_string()).finish()
+    }
+}
 
 /// Why a request was refused.
 ///
