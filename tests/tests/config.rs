@@ -168,6 +168,57 @@ fn algorithms_must_be_asymmetric() {
 }
 
 #[tokio::test]
+async fn auth0_algorithms_opts_in_to_other_asymmetric_algorithms() {
+    use auth0_runtime::Algorithm;
+    let issuer = TestIssuer::start();
+    for alg in [Algorithm::PS256, Algorithm::ES256, Algorithm::RS384] {
+        issuer.add_key(alg);
+    }
+    let domain = issuer.domain();
+    let ca = issuer.ca_pem();
+    let validator = |algorithms: Option<&str>| {
+        let mut vars = vec![("AUTH0_DOMAIN", domain.as_str()), ("AUTH0_AUDIENCE", AUDIENCE)];
+        if let Some(list) = algorithms {
+            vars.push(("AUTH0_ALGORITHMS", list));
+        }
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let config = Auth0Config::from_lookup(|name| vars.get(name).cloned()).expect("read");
+        Auth0::new(config.root_certificates_pem(ca.as_bytes().to_vec())).expect("valid")
+    };
+    let signed = |alg| issuer.token().audience(AUDIENCE).alg(alg).sign();
+
+    // RS256 only, by default.
+    let default = validator(None);
+    assert_eq!(status_with(default.clone(), &signed(Algorithm::RS256)).await, 200);
+    for alg in [Algorithm::PS256, Algorithm::ES256, Algorithm::RS384] {
+        assert_eq!(status_with(default.clone(), &signed(alg)).await, 401, "{alg}");
+    }
+    // Listed algorithms pass, others still do not.
+    let listed = validator(Some("PS256, ES256"));
+    assert_eq!(status_with(listed.clone(), &signed(Algorithm::PS256)).await, 200);
+    assert_eq!(status_with(listed.clone(), &signed(Algorithm::ES256)).await, 200);
+    assert_eq!(status_with(listed.clone(), &signed(Algorithm::RS256)).await, 401);
+    assert_eq!(status_with(listed, &signed(Algorithm::RS384)).await, 401);
+
+    // HMAC and `none` are refused at startup, with the reason; so is a name we do not know.
+    for (list, why) in [
+        ("RS256,HS256", "HMAC"),
+        ("none", "unsigned"),
+        ("rs256", "not a JWS algorithm this crate verifies"),
+    ] {
+        let error = from(&[OK[0], OK[1], ("AUTH0_ALGORITHMS", list)]).expect_err(list);
+        let message = error.to_string();
+        assert!(message.starts_with("AUTH0_ALGORITHMS "), "{message}");
+        assert!(message.contains(why), "{message}");
+    }
+    let error = from(&[OK[0], OK[1], ("AUTH0_DPOP_ALGORITHMS", "HS512")]).expect_err("hmac proof");
+    assert!(error.to_string().starts_with("AUTH0_DPOP_ALGORITHMS "), "{error}");
+}
+
+#[tokio::test]
 async fn ssl_cert_file_is_honoured() {
     let issuer = TestIssuer::start();
     let dir = std::env::temp_dir().join(format!("auth0-ca-{}", std::process::id()));

@@ -66,6 +66,12 @@ impl Auth0Config {
         let mut config = Self::new(String::new(), audience);
         config.domains = domains;
 
+        if let Some(v) = get("AUTH0_ALGORITHMS") {
+            config.algorithms = parse_algorithms("AUTH0_ALGORITHMS", &v)?;
+        }
+        if let Some(v) = get("AUTH0_DPOP_ALGORITHMS") {
+            config.dpop_algorithms = parse_algorithms("AUTH0_DPOP_ALGORITHMS", &v)?;
+        }
         if let Some(v) = get("AUTH0_DPOP_ENABLED") {
             config.dpop_enabled = parse_bool("AUTH0_DPOP_ENABLED", &v)?;
         }
@@ -382,4 +388,33 @@ pub(super) fn parse_seconds(var: &'static str, v: &str, example: &str) -> Result
             ),
         )
     })
+}
+
+/// A list of JWS algorithms, separated by commas or spaces. HMAC and `none` are refused with the
+/// reason (RFC 8725 §3.1-3.2): a published key set cannot verify a shared secret.
+pub(super) fn parse_algorithms(var: &'static str, v: &str) -> Result<Vec<Algorithm>, ConfigError> {
+    v.split([',', ' '])
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            name.parse::<Algorithm>().map_err(|_| {
+                let why = if name.eq_ignore_ascii_case("none") {
+                    "is an unsigned token: never accepted".to_owned()
+                } else if name.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("HS")) {
+                    "is an HMAC algorithm: a shared secret cannot be checked against the tenant's published \
+                     keys, and accepting it lets anyone who has the public key sign tokens"
+                        .to_owned()
+                } else {
+                    "is not a JWS algorithm this crate verifies".to_owned()
+                };
+                invalid(
+                    var,
+                    format!(
+                        "lists {} which {why}; list asymmetric algorithms (JOSE names, case-sensitive) from \
+                         RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA, like RS256 or RS256,PS256",
+                        shown(name)
+                    ),
+                )
+            })
+        })
+        .collect()
 }
