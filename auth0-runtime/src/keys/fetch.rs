@@ -1,0 +1,377 @@
+//! Fetching: discovery documents and key sets over HTTP, under an issuer's single flight, with
+//! back-off, stale fallback and the unknown-`kid` refetch.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{ACCEPT, CONNECTION};
+use serde_json::Value;
+
+#[cfg(feature = "testing")]
+use super::STATIC_KEY_SET;
+use super::entry::{FlightState, IssuerEntry};
+use super::jwk::parse_jwk;
+use super::{KeyError, KeyMap, KeyStore, MAX_KEYS_PER_SET, MAX_LIFETIME, MIN_LIFETIME, VerifyingKey, Via};
+use crate::http::{MAX_RESPONSE_BYTES, max_age};
+use crate::observe::chain;
+
+impl KeyStore {
+    pub(super) async fn fetch_locked(
+        &self,
+        issuer: &str,
+        kid: &str,
+        state: &mut FlightState,
+    ) -> Result<Arc<VerifyingKey>, KeyError> {
+        let now = Instant::now();
+        let jwks_uri = self.jwks_uri(issuer, now, state).await?;
+        #[cfg(feature = "testing")]
+        if jwks_uri.starts_with(STATIC_KEY_SET) {
+            // A static set never changes: an unknown `kid` is unknown, with no refetch.
+            let snapshot = self.snapshot.load();
+            let set = snapshot.key_sets.get(&*jwks_uri).ok_or(KeyError::Unavailable)?;
+            return set.keys.get(kid).cloned().ok_or(KeyError::UnknownKid);
+        }
+
+        let (existing, fresh) = {
+            let snapshot = self.snapshot.load();
+            match snapshot.key_sets.get(&*jwks_uri) {
+                Some(set) => (Some(Arc::clone(set)), now < set.refresh_at),
+                None => (None, false),
+            }
+        };
+
+        if let (Some(set), true) = (&existing, fresh) {
+            if let Some(key) = set.keys.get(kid) {
+                return Ok(Arc::clone(key));
+            }
+            // A fresh set without this kid: one refetch per cooldown (key rotation), never while
+            // backing off from a failure.
+            let cooling = state
+                .last_kid_refetch
+                .is_some_and(|at| now.saturating_duration_since(at) < self.settings.refetch_cooldown);
+            if cooling || state.in_backoff(now) {
+                return Err(KeyError::UnknownKid);
+            }
+            state.last_kid_refetch = Some(now);
+            return match self.fetch_key_set(Via::Shared, issuer, &jwks_uri).await {
+                Ok((keys, lifetime)) => {
+                    state.succeeded();
+                    let keys = self.store_key_set(&jwks_uri, keys, lifetime);
+                    keys.get(kid).cloned().ok_or(KeyError::UnknownKid)
+                }
+                Err(error) => {
+                    tracing::warn!(%issuer, url = %jwks_uri, error = %chain(&error), "refetching the key set for an unknown kid failed");
+                    state.failed(Instant::now());
+                    Err(KeyError::UnknownKid)
+                }
+            };
+        }
+
+        // Nothing fresh: fetch, or fall back to the stale set.
+        let had_set = existing.is_some();
+        let stale = existing.filter(|set| now < set.stale_until);
+        if let Some(retry_at) = state.retry_at.filter(|at| now < *at) {
+            let set = stale.ok_or(KeyError::Unavailable)?;
+            self.extend_key_set(&jwks_uri, &set, retry_at);
+            return set.keys.get(kid).cloned().ok_or(KeyError::UnknownKid);
+        }
+        match self.fetch_key_set(Via::Shared, issuer, &jwks_uri).await {
+            Ok((keys, lifetime)) => {
+                state.succeeded();
+                let keys = self.store_key_set(&jwks_uri, keys, lifetime);
+                let key = keys.get(kid).cloned();
+                if key.is_none() {
+                    // Just fetched: an immediate refetch for this kid would be pointless.
+                    state.last_kid_refetch = Some(now);
+                }
+                key.ok_or(KeyError::UnknownKid)
+            }
+            Err(error) => {
+                // Backing off counts from the failure, not from when the fetch began.
+                let retry_at = state.failed(Instant::now());
+                match stale {
+                    Some(set) => {
+                        tracing::warn!(%issuer, url = %jwks_uri, error = %chain(&error), "refreshing the key set failed; serving the last good keys");
+                        self.extend_key_set(&jwks_uri, &set, retry_at);
+                        set.keys.get(kid).cloned().ok_or(KeyError::UnknownKid)
+                    }
+                    None => {
+                        tracing::warn!(%issuer, url = %jwks_uri, error = %chain(&error), "fetching the key set failed");
+                        if had_set {
+                            self.drop_key_set(&jwks_uri);
+                        }
+                        Err(KeyError::Unavailable)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The `jwks_uri` of `issuer`: cached, fetched, or stale after a failed refresh.
+    pub(super) async fn jwks_uri(
+        &self,
+        issuer: &str,
+        now: Instant,
+        state: &mut FlightState,
+    ) -> Result<Arc<str>, KeyError> {
+        match self.issuer_entry(issuer, now, state).await {
+            Ok(entry) => Ok(Arc::clone(&entry.jwks_uri)),
+            Err(_) => Err(KeyError::Unavailable),
+        }
+    }
+
+    /// The discovery result of `issuer`: cached, fetched, or stale after a failed refresh. While
+    /// backing off from a failure, callers get that failure without a fetch.
+    pub(super) async fn issuer_entry(
+        &self,
+        issuer: &str,
+        now: Instant,
+        state: &mut FlightState,
+    ) -> Result<Arc<IssuerEntry>, DiscoveryError> {
+        let existing = self.snapshot.load().issuers.get(issuer).cloned();
+        if let Some(entry) = &existing
+            && now < entry.refresh_at
+        {
+            return Ok(Arc::clone(entry));
+        }
+        let stale = existing.filter(|entry| now < entry.stale_until);
+        if let Some(retry_at) = state.retry_at.filter(|at| now < *at) {
+            let entry = stale.ok_or(state.discovery_failure.unwrap_or(DiscoveryError::Network))?;
+            self.extend_issuer(issuer, &entry, retry_at);
+            return Ok(entry);
+        }
+        match self.fetch_discovery(Via::Shared, issuer).await {
+            Ok(discovered) => Ok(self.store_issuer(issuer, discovered)),
+            Err(error) => {
+                // Backing off counts from the failure, not from when the fetch began.
+                let retry_at = state.failed(Instant::now());
+                state.discovery_failure = Some(DiscoveryError::from(&error));
+                match stale {
+                    Some(entry) => {
+                        tracing::warn!(%issuer, error = %chain(&error), "refreshing the discovery document failed; using the last good one");
+                        self.extend_issuer(issuer, &entry, retry_at);
+                        Ok(entry)
+                    }
+                    None => {
+                        tracing::warn!(%issuer, error = %chain(&error), "fetching the discovery document failed");
+                        Err(DiscoveryError::from(&error))
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) async fn fetch_discovery(&self, via: Via<'_>, issuer: &str) -> Result<Discovered, FetchError> {
+        let url = discovery_url(issuer);
+        let started = Instant::now();
+        let result = self.discovery_at(via, issuer, &url).await;
+        fetched("discovery", issuer, &url, started, result.as_ref().err());
+        result
+    }
+
+    pub(super) async fn discovery_at(
+        &self,
+        via: Via<'_>,
+        issuer: &str,
+        url: &str,
+    ) -> Result<Discovered, FetchError> {
+        let (document, max_age) = self.get_json(via, url).await?;
+        if document.get("issuer").and_then(Value::as_str) != Some(issuer) {
+            return Err(FetchError::IssuerMismatch);
+        }
+        let jwks_uri = document
+            .get("jwks_uri")
+            .and_then(Value::as_str)
+            .filter(|uri| is_https_url(uri))
+            .ok_or(FetchError::BadJwksUri)?;
+        let token_endpoint = document
+            .get("token_endpoint")
+            .and_then(Value::as_str)
+            .filter(|uri| is_https_url(uri))
+            .map(Arc::from);
+        Ok(Discovered {
+            jwks_uri: Arc::from(jwks_uri),
+            token_endpoint,
+            lifetime: self.lifetime(max_age),
+        })
+    }
+
+    pub(super) async fn fetch_key_set(
+        &self,
+        via: Via<'_>,
+        issuer: &str,
+        url: &str,
+    ) -> Result<(KeyMap, Duration), FetchError> {
+        let started = Instant::now();
+        let result = async {
+            let (document, max_age) = self.get_json(via, url).await?;
+            let keys = self.parse_key_set(&document)?;
+            Ok((keys, self.lifetime(max_age)))
+        }
+        .await;
+        fetched("key_set", issuer, url, started, result.as_ref().err());
+        result
+    }
+
+    /// GET `url`, 200 only, body capped at [`MAX_RESPONSE_BYTES`], parsed as JSON.
+    pub(super) async fn get_json(
+        &self,
+        via: Via<'_>,
+        url: &str,
+    ) -> Result<(Value, Option<Duration>), FetchError> {
+        let request = match via {
+            Via::Shared => self.http.get(url),
+            // Not pooled: the connection would belong to a runtime that goes away.
+            Via::WarmUp(http) => http.get(url).header(CONNECTION, "close"),
+        };
+        let mut response = request.header(ACCEPT, "application/json").send().await?;
+        let status = response.status();
+        if status != reqwest::StatusCode::OK {
+            return Err(FetchError::Status(status.as_u16()));
+        }
+        let too_large = |len: u64| usize::try_from(len).map_or(true, |len| len > MAX_RESPONSE_BYTES);
+        if response.content_length().is_some_and(too_large) {
+            return Err(FetchError::TooLarge);
+        }
+        let max_age = max_age(response.headers());
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if body.len().saturating_add(chunk.len()) > MAX_RESPONSE_BYTES {
+                return Err(FetchError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let document = serde_json::from_slice(&body).map_err(|_| FetchError::NotJson)?;
+        Ok((document, max_age))
+    }
+
+    pub(super) fn lifetime(&self, max_age: Option<Duration>) -> Duration {
+        let ttl = self.settings.cache_ttl;
+        max_age
+            .map_or(ttl, |max_age| max_age.min(ttl))
+            .clamp(MIN_LIFETIME, MAX_LIFETIME)
+    }
+
+    pub(super) fn parse_key_set(&self, document: &Value) -> Result<KeyMap, FetchError> {
+        let jwks = document
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or(FetchError::NotAKeySet)?;
+        if jwks.len() > MAX_KEYS_PER_SET {
+            tracing::warn!(
+                keys = jwks.len(),
+                "key set has more keys than {MAX_KEYS_PER_SET}; the rest are ignored"
+            );
+        }
+        let mut keys = KeyMap::new();
+        for (index, jwk) in jwks.iter().take(MAX_KEYS_PER_SET).enumerate() {
+            match parse_jwk(jwk, &self.settings.algorithms) {
+                Ok(key) if keys.contains_key(&key.kid) => {
+                    tracing::warn!(index, kid = %key.kid, "skipping a key with a duplicate kid");
+                }
+                Ok(key) => {
+                    keys.insert(key.kid.clone(), Arc::new(key));
+                }
+                Err(reason) => tracing::debug!(index, reason, "skipping a key in the key set"),
+            }
+        }
+        if keys.is_empty() {
+            return Err(FetchError::NoUsableKey);
+        }
+        Ok(keys)
+    }
+}
+
+/// Why a fetch failed; logged, never shown to clients.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum FetchError {
+    #[error("request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("unexpected HTTP status {0}")]
+    Status(u16),
+    #[error("response larger than {MAX_RESPONSE_BYTES} bytes")]
+    TooLarge,
+    #[error("response is not JSON")]
+    NotJson,
+    #[error("discovery document has no string `issuer`, or it differs from the expected issuer")]
+    IssuerMismatch,
+    #[error("discovery document has no https `jwks_uri`")]
+    BadJwksUri,
+    #[error("response is not a JWK set (no `keys` array)")]
+    NotAKeySet,
+    #[error("key set has no key usable with the allowed algorithms")]
+    NoUsableKey,
+}
+
+/// Why an issuer's discovery document is not at hand: what token exchange reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DiscoveryError {
+    /// The tenant did not answer in time.
+    Timeout,
+    /// The tenant could not be reached, or answered with an error status.
+    Network,
+    /// The document is not a discovery document for this issuer.
+    Unusable,
+    /// The document names no https `token_endpoint`.
+    NoTokenEndpoint,
+}
+
+impl From<&FetchError> for DiscoveryError {
+    fn from(error: &FetchError) -> Self {
+        match error {
+            FetchError::Http(e) if e.is_timeout() => Self::Timeout,
+            FetchError::Http(_) | FetchError::Status(_) => Self::Network,
+            _ => Self::Unusable,
+        }
+    }
+}
+
+/// What a discovery document gave.
+#[derive(Debug)]
+pub(super) struct Discovered {
+    pub(super) jwks_uri: Arc<str>,
+    pub(super) token_endpoint: Option<Arc<str>>,
+    pub(super) lifetime: Duration,
+}
+
+pub(crate) fn discovery_url(issuer: &str) -> String {
+    if issuer.ends_with('/') {
+        format!("{issuer}.well-known/openid-configuration")
+    } else {
+        format!("{issuer}/.well-known/openid-configuration")
+    }
+}
+
+pub(super) fn is_https_url(uri: &str) -> bool {
+    reqwest::Url::parse(uri).is_ok_and(|url| url.scheme() == "https" && url.host().is_some())
+}
+
+/// The event (and metrics) of one fetch: issuer, URL, duration and outcome, with the error's whole
+/// chain on failure.
+pub(super) fn fetched(
+    document: &'static str,
+    issuer: &str,
+    url: &str,
+    started: Instant,
+    error: Option<&FetchError>,
+) {
+    let took = started.elapsed();
+    let duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+    match error {
+        None => {
+            tracing::debug!(target: "auth0_runtime", document, issuer, url, duration_ms, outcome = "success", "fetched")
+        }
+        Some(error) => tracing::debug!(
+            target: "auth0_runtime",
+            document,
+            issuer,
+            url,
+            duration_ms,
+            outcome = "failure",
+            error = %chain(error),
+            "fetch failed"
+        ),
+    }
+    #[cfg(feature = "metrics")]
+    crate::metrics::key_set_fetch(document, error.is_none(), took);
+}
