@@ -17,7 +17,8 @@ use serde::de::DeserializeOwned;
 use crate::answer::{AuthError, Challenges};
 use crate::claims::Claims;
 use crate::exchange::ExchangeError;
-use crate::verify::{Auth0, Denied, RequestParts, Verification, Verified, authorize, authorize_step_up};
+use crate::policy::{authorize, authorize_step_up};
+use crate::verify::{Auth0, Denied, RequestParts, Verification, Verified};
 
 type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 

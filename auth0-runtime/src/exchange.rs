@@ -34,11 +34,11 @@ pub use request::{
 pub use response::{ConnectionToken, ExchangedToken, OnBehalfOfToken, SecretToken};
 
 use crate::answer::ConfigError;
+use crate::auth0::Auth0;
 use crate::clock::now;
 use crate::config::Auth0Config;
 use crate::http::MAX_RESPONSE_BYTES;
 use crate::keys::KeyStore;
-use crate::verify::Auth0;
 use cache::ExchangeCache;
 use discovery::TokenEndpoint;
 use request::{FieldValue, Flow, Prepared};

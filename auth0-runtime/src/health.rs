@@ -38,9 +38,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::answer::Challenges;
+use crate::auth0::Auth0;
 use crate::keys::{KeyStore, Via};
 use crate::throttle::Throttle;
-use crate::verify::Auth0;
 
 /// How long the caller of the startup warm-up waits past the warm-up's own deadline (for the
 /// thread and its runtime to start and report).

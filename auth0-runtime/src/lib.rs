@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 mod actix;
 mod algorithm;
 mod answer;
+mod auth0;
 mod cache;
 mod claims;
 mod clock;
@@ -24,6 +25,7 @@ mod metadata;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod observe;
+mod policy;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
@@ -36,6 +38,7 @@ pub use actix::{
 };
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use answer::{AuthError, ConfigError};
+pub use auth0::Auth0;
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 #[doc(inline)]
@@ -54,7 +57,7 @@ pub use exchange::{
 };
 pub use health::{IssuerReadiness, KeysState, Readiness, StoreState};
 pub use metadata::ResourceMetadata;
-pub use verify::{Auth0, RequestParts};
+pub use verify::RequestParts;
 
 static GLOBAL: OnceLock<Auth0> = OnceLock::new();
 

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 
 use super::env::parse_bool;
 use super::*;
-use crate::verify::Auth0;
+use crate::auth0::Auth0;
 
 /// The variables `from_lookup` reads. One it reads that is not listed here gets arbitrary
 /// values too (from the lookup itself), so a new setting is covered before it is listed.

@@ -9,7 +9,9 @@ use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
 use super::*;
+use crate::answer::Challenges;
 use crate::clock::now;
+use crate::config::Auth0Config;
 
 /// A request as plain parts; header lines are raw bytes, in order, names in lower case.
 #[derive(Debug, Clone)]
