@@ -192,7 +192,7 @@ impl Auth0 {
 
     /// Verifies a request given as plain parts, without Actix: the entry point for another
     /// framework's adapter (and for benchmarks). Completes without awaiting anything when the
-    /// signing key is cached. Route requirements are the caller's: see [`TokenClaims::has_scope`].
+    /// signing key is cached. Route requirements are the caller's: see [`TokenClaims::has_scope`](crate::TokenClaims::has_scope).
     ///
     /// # Errors
     /// The refusal, as the table in [`AuthError`] describes it.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::{invalid, shown};
 use crate::answer::ConfigError;
 
-/// Why a [`Auth0Config::domains_resolver`] could not answer; logged, never shown to clients.
+/// Why a [`Auth0Config::domains_resolver`](crate::Auth0Config::domains_resolver) could not answer; logged, never shown to clients.
 pub type ResolverError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The resolver's future, boxed.
@@ -17,7 +17,7 @@ pub(crate) type ResolverFuture = Pin<Box<dyn Future<Output = Result<Vec<String>,
 /// A domains resolver, type-erased.
 pub(crate) type DomainsResolver = Arc<dyn Fn(DomainRequest) -> ResolverFuture + Send + Sync>;
 
-/// What a [`Auth0Config::domains_resolver`] is told about a request whose token names an issuer
+/// What a [`Auth0Config::domains_resolver`](crate::Auth0Config::domains_resolver) is told about a request whose token names an issuer
 /// that is not in the static list.
 #[derive(Clone)]
 pub struct DomainRequest {

@@ -140,7 +140,7 @@ pub trait RequestParts {
     /// The path, without the query.
     fn path(&self) -> &str;
     /// Every header line as (name in lower case, value). Only read for a domains resolver
-    /// ([`Auth0Config::domains_resolver`]); an adapter without it gives the resolver no headers.
+    /// ([`Auth0Config::domains_resolver`](crate::Auth0Config::domains_resolver)); an adapter without it gives the resolver no headers.
     fn headers(&self) -> Vec<(String, Vec<u8>)> {
         Vec::new()
     }
