@@ -31,6 +31,8 @@ pub fn init_auth0_with(
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // No colour codes in a log redirected to a file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     if tenant_configured() {
         if let Err(error) = auth0_runtime::init_from_env() {
