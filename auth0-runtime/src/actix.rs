@@ -95,10 +95,11 @@ impl Auth0 {
 
 /// The verification already done for this request (by the guard or the middleware), and the
 /// validator that did it: a handler under another validator (app data of an inner scope) verifies
-/// again under its own configuration.
+/// again under its own configuration. A verification supplied by the application itself (the
+/// testing kit's test claims, [`supply`]) has no validator and stands for every one.
 #[derive(Clone)]
 struct Done {
-    by: Auth0,
+    by: Option<Auth0>,
     verified: Verified,
     /// The `Authorization` value that was verified (a reference-counted handle, not a copy):
     /// [`AccessToken`] reads the token from it, so it hands out the verified token even if a later
@@ -112,17 +113,42 @@ fn remember(req: &HttpRequest, by: &Auth0, verified: &Verified) {
     }
     let authorization = req.headers().get(header::AUTHORIZATION).cloned();
     req.extensions_mut().insert(Done {
-        by: by.clone(),
+        by: Some(by.clone()),
         verified: verified.clone(),
         authorization,
     });
 }
 
-/// The guard, the middleware and `Claims` share one verification per request and validator.
-fn verified_by(req: &HttpRequest, auth0: &Auth0) -> Option<Verified> {
+/// The guard, the middleware and `Claims` share one verification per request and validator; a
+/// supplied one is taken whatever the validator, or without one.
+fn verified_by(req: &HttpRequest, auth0: Option<&Auth0>) -> Option<Verified> {
     let extensions = req.extensions();
     let done = extensions.get::<Done>()?;
-    std::sync::Arc::ptr_eq(&done.by.0, &auth0.0).then(|| done.verified.clone())
+    let taken = match (&done.by, auth0) {
+        (None, _) => true,
+        (Some(by), Some(auth0)) => std::sync::Arc::ptr_eq(&by.0, &auth0.0),
+        (Some(_), None) => false,
+    };
+    taken.then(|| done.verified.clone())
+}
+
+/// Whether `req` carries a verification supplied by the application ([`supply`]).
+fn supplied(req: &HttpRequest) -> bool {
+    req.extensions()
+        .get::<Done>()
+        .is_some_and(|done| done.by.is_none())
+}
+
+/// Supplies the verification of `req`: the claims source of the testing kit
+/// (`TestRequestExt::authenticated`). Only crate code can call it; nothing a client sends becomes
+/// a Rust value in a request's extensions.
+#[cfg(feature = "testing")]
+pub(crate) fn supply(req: &impl HttpMessage, verified: Verified) {
+    req.extensions_mut().insert(Done {
+        by: None,
+        verified,
+        authorization: None,
+    });
 }
 
 /// The future of the [`Claims`] extractor: ready at once when the signing key is cached.
@@ -186,19 +212,13 @@ fn verify_then<T>(
     let ready_with = |r| Verifying {
         state: VerifyingState::Ready(Some(r)),
     };
-    // Test claims (`TestRequestExt::authenticated`) stand for the verification, validator or not.
-    // Without the `testing` feature neither this check nor the marker type exists; with it, only
-    // the testing kit can build the marker, and only on a test request (see `testing/claims.rs`).
-    #[cfg(feature = "testing")]
-    if let Some(v) = crate::testing::test_claims(req) {
-        return ready_with(finish(req, v));
-    }
-    let Some(auth0) = validator(req) else {
-        return ready_with(Err(not_configured()));
-    };
+    let auth0 = validator(req);
     if let Some(v) = verified_by(req, auth0) {
         return ready_with(finish(req, v));
     }
+    let Some(auth0) = auth0 else {
+        return ready_with(Err(not_configured()));
+    };
     match auth0.verify_request(req) {
         Ok(Ok(v)) => {
             remember(req, auth0, &v);

@@ -70,7 +70,6 @@ mod signer;
 mod token;
 mod token_endpoint;
 
-pub(crate) use claims::test_claims;
 pub use claims::{ClaimsBuilder, claims};
 pub use dpop::{DpopKey, ProofBuilder};
 #[cfg(feature = "redis")]

@@ -10,7 +10,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest};
 
 use super::respond::refuse;
-use super::{DPOP_NONCE, Done, LocalBoxFuture, validator, verify_then};
+use super::{DPOP_NONCE, Done, LocalBoxFuture, supplied, validator, verify_then};
 use crate::policy::{authorize, authorize_step_up};
 use crate::verify::Auth0;
 
@@ -231,9 +231,9 @@ where
         let service = Arc::clone(&self.service);
         let options = self.options.clone();
         req.extensions_mut().insert(NonceRenewal);
-        let anonymous = options.optional && !req.headers().contains_key(header::AUTHORIZATION);
-        #[cfg(feature = "testing")]
-        let anonymous = anonymous && crate::testing::test_claims(req.request()).is_none();
+        let anonymous = options.optional
+            && !req.headers().contains_key(header::AUTHORIZATION)
+            && !supplied(req.request());
         let verifying = (!anonymous).then(|| verify_then(req.request(), |_, v| Ok(v)));
         Box::pin(async move {
             if let Some(verifying) = verifying {
@@ -269,7 +269,7 @@ pub(super) fn renew_nonce<B>(response: &mut ServiceResponse<B>) {
         extensions
             .get::<Done>()
             .filter(|done| done.verified.renew_nonce)
-            .and_then(|done| done.by.dpop_nonce())
+            .and_then(|done| done.by.as_ref().and_then(Auth0::dpop_nonce))
     };
     if let Some(value) = nonce.and_then(|n| HeaderValue::try_from(n).ok()) {
         response.headers_mut().insert(DPOP_NONCE, value);

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 
-use super::{DPOP_NONCE, validator};
+use super::{DPOP_NONCE, supplied, validator};
 use crate::answer::{AuthError, Challenges};
 use crate::exchange::ExchangeError;
 use crate::verify::{Auth0, Denied, Verified};
@@ -111,9 +111,9 @@ pub(super) fn refuse(req: &HttpRequest, v: &Verified, error: AuthError) -> actix
     let denied = Denied::new(error, v.scheme == crate::Scheme::Dpop);
     match validator(req) {
         Some(auth0) => auth0.respond(denied),
-        // Test claims need no validator: default challenges, as `AuthError`'s `ResponseError`.
-        #[cfg(feature = "testing")]
-        None if crate::testing::test_claims(req).is_some() => {
+        // A supplied verification needs no validator: default challenges, as `AuthError`'s
+        // `ResponseError`.
+        None if supplied(req) => {
             let response = render(&denied.error, Challenges::Both, denied.dpop, "ES256", None);
             actix_web::error::InternalError::from_response(denied.error, response).into()
         }

@@ -4,7 +4,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use actix_web::{HttpMessage as _, HttpRequest};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
@@ -232,34 +231,17 @@ impl ClaimsBuilder {
 
     /// The marker that authenticates a test request with these claims.
     #[track_caller]
-    pub(super) fn into_marker(self) -> TestClaims {
-        TestClaims(Verified {
+    /// The verification these claims stand for: supplied to a request by
+    /// [`TestRequestExt::authenticated`](super::TestRequestExt::authenticated), which the guard
+    /// behind `#[require_auth]`, `RequireAuth` and the `Claims` extractor take as the request's
+    /// verification, then check the route's scopes and permissions as usual.
+    pub(super) fn into_verified(self) -> Verified {
+        Verified {
             claims: self.token_claims(),
             scheme: self.scheme,
             renew_nonce: false,
-        })
+        }
     }
-}
-
-/// Test claims in a request's extensions: the guard behind `#[require_auth]`, [`RequireAuth`] and
-/// the [`Claims`] extractor take them as the request's verification, then check the route's
-/// scopes and permissions as usual.
-///
-/// Why nothing else can produce it: the type exists only with the `testing` feature (a build
-/// without it has neither the type nor the check in `actix.rs`), its field is private to this
-/// module (only [`ClaimsBuilder::into_marker`] makes one), and the only code that inserts it is
-/// [`TestRequestExt::authenticated`](super::TestRequestExt::authenticated), on a test request.
-/// Nothing from the network becomes a Rust value in a request's extensions.
-///
-/// [`RequireAuth`]: crate::RequireAuth
-#[derive(Debug, Clone)]
-pub(crate) struct TestClaims(Verified);
-
-/// The test claims `req` is authenticated with, if any.
-pub(crate) fn test_claims(req: &HttpRequest) -> Option<Verified> {
-    req.extensions()
-        .get::<TestClaims>()
-        .map(|marker| marker.0.clone())
 }
 
 #[cfg(test)]

@@ -176,9 +176,8 @@ impl TestRequestExt for TestRequest {
 
     #[track_caller]
     fn authenticated(self, claims: ClaimsBuilder) -> Request {
-        let marker = claims.into_marker();
         let req = self.to_request();
-        req.extensions_mut().insert(marker);
+        crate::actix::supply(&req, claims.into_verified());
         req
     }
 }
