@@ -89,6 +89,7 @@ impl KeyStore {
             past_lifetime: false,
             last_used: AtomicU64::new(self.tick(now)),
             refresh_claimed: AtomicU64::new(0),
+            fixed: false,
         });
         let changed = self.update(|snapshot| {
             let changed = snapshot
@@ -118,6 +119,7 @@ impl KeyStore {
             past_lifetime: true,
             last_used: AtomicU64::new(set.last_used.load(Ordering::Relaxed)),
             refresh_claimed: AtomicU64::new(0),
+            fixed: set.fixed,
         });
         self.update(|snapshot| self.insert_key_set(snapshot, url, extended));
     }
@@ -151,6 +153,7 @@ impl KeyStore {
             last_used: AtomicU64::new(self.tick(now)),
             refresh_claimed: AtomicU64::new(0),
             past_lifetime: false,
+            fixed: true,
         });
         self.update(|snapshot| {
             self.insert_issuer(snapshot, issuer, issuer_entry);
@@ -201,6 +204,8 @@ pub(super) struct KeySetEntry {
     pub(super) last_used: AtomicU64,
     /// Tick at which a caller took on refreshing this set (0: nobody); see [`KeyStore::cached`].
     pub(super) refresh_claimed: AtomicU64,
+    /// Given when the store was built, never fetched: an unknown `kid` is unknown for good.
+    pub(super) fixed: bool,
 }
 
 pub(super) trait Entry {

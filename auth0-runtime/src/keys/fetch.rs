@@ -7,8 +7,6 @@ use std::time::{Duration, Instant};
 use reqwest::header::{ACCEPT, CONNECTION};
 use serde_json::Value;
 
-#[cfg(feature = "testing")]
-use super::STATIC_KEY_SET;
 use super::entry::{FlightState, IssuerEntry};
 use super::jwk::parse_jwk;
 use super::{KeyError, KeyMap, KeyStore, MAX_KEYS_PER_SET, MAX_LIFETIME, MIN_LIFETIME, VerifyingKey, Via};
@@ -24,11 +22,14 @@ impl KeyStore {
     ) -> Result<Arc<VerifyingKey>, KeyError> {
         let now = Instant::now();
         let jwks_uri = self.jwks_uri(issuer, now, state).await?;
-        #[cfg(feature = "testing")]
-        if jwks_uri.starts_with(STATIC_KEY_SET) {
-            // A static set never changes: an unknown `kid` is unknown, with no refetch.
-            let snapshot = self.snapshot.load();
-            let set = snapshot.key_sets.get(&*jwks_uri).ok_or(KeyError::Unavailable)?;
+        if let Some(set) = self
+            .snapshot
+            .load()
+            .key_sets
+            .get(&*jwks_uri)
+            .filter(|set| set.fixed)
+        {
+            // A key set given at startup never changes: an unknown `kid` is unknown, no refetch.
             return set.keys.get(kid).cloned().ok_or(KeyError::UnknownKid);
         }
 
