@@ -241,6 +241,72 @@ impl AuthError {
     }
 }
 
+/// A refused request as every adapter answers it: status, header lines and JSON body. The
+/// validator that refused the request renders it ([`Auth0::refusal`](crate::Auth0::refusal)) and
+/// passes it through [`Auth0Config::on_refusal`](crate::Auth0Config::on_refusal), the one place to
+/// customise every refusal, whatever the framework.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Refusal {
+    /// The HTTP status code.
+    pub status: u16,
+    /// Header lines, names in lower case: `www-authenticate` (except on 5xx), `retry-after` (503),
+    /// `dpop-nonce` (`use_dpop_nonce`), `cache-control: no-store`, `content-type:
+    /// application/json`.
+    pub headers: Vec<(String, String)>,
+    /// `{"detail": {"error": "<code>", "error_description": "<text>"}}`.
+    pub body: String,
+}
+
+impl Refusal {
+    /// The first value of header `name` (any letter case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Sets header `name` to `value`, replacing every line of that name.
+    pub fn set_header(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        let name = name.into().to_ascii_lowercase();
+        self.headers.retain(|(n, _)| *n != name);
+        self.headers.push((name, value.into()));
+    }
+
+    /// `error` rendered with the challenges a validator's configuration gives.
+    pub(crate) fn of(
+        error: &AuthError,
+        accepted: Challenges,
+        dpop: bool,
+        dpop_algs: &str,
+        resource_metadata: Option<&str>,
+    ) -> Self {
+        let mut headers = Vec::with_capacity(4);
+        if let Some(challenge) = error.challenge(accepted, dpop, dpop_algs, resource_metadata) {
+            headers.push(("www-authenticate".to_owned(), challenge));
+        }
+        if let Some(seconds) = error.retry_after() {
+            headers.push(("retry-after".to_owned(), seconds.to_string()));
+        }
+        headers.push(("cache-control".to_owned(), "no-store".to_owned()));
+        headers.push(("content-type".to_owned(), "application/json".to_owned()));
+        let body =
+            serde_json::json!({"detail": {"error": error.code(), "error_description": error.description()}})
+                .to_string();
+        Self {
+            status: error.status(),
+            headers,
+            body,
+        }
+    }
+
+    /// `error` rendered with no validator to say otherwise: both schemes, `ES256`.
+    pub(crate) fn default_for(error: &AuthError) -> Self {
+        Self::of(error, Challenges::Both, false, "ES256", None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,6 +412,29 @@ mod tests {
                 "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"the access token has expired\", \
                  resource_metadata=\"https://api.example.com/.well-known/oauth-protected-resource\""
             )
+        );
+    }
+
+    #[test]
+    fn a_refusal_carries_its_headers_and_a_hook_can_replace_them() {
+        let mut refusal = Refusal::default_for(&AuthError::Unavailable("the signing keys cannot be fetched"));
+        assert_eq!(refusal.status, 503);
+        assert_eq!(refusal.header("Retry-After"), Some("30"));
+        assert_eq!(refusal.header("www-authenticate"), None);
+        assert_eq!(refusal.header("content-type"), Some("application/json"));
+        refusal.set_header("Cache-Control", "private");
+        assert_eq!(refusal.header("cache-control"), Some("private"));
+        assert_eq!(
+            refusal
+                .headers
+                .iter()
+                .filter(|(n, _)| n == "cache-control")
+                .count(),
+            1
+        );
+        assert_eq!(
+            refusal.body,
+            r#"{"detail":{"error":"temporarily_unavailable","error_description":"the signing keys cannot be fetched"}}"#
         );
     }
 }

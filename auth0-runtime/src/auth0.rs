@@ -5,11 +5,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::Algorithm;
-use crate::answer::{AuthError, Challenges, ConfigError};
+use crate::answer::{AuthError, Challenges, ConfigError, Refusal};
 use crate::cache::TokenCache;
 use crate::claims::Claims;
 use crate::clock::secs;
-use crate::config::{Auth0Config, Cidr, DomainsResolver, ErrorHandler};
+use crate::config::{Auth0Config, Cidr, DomainsResolver, RefusalHook};
 use crate::dpop::{self, MemoryReplayStore, Nonces, ProofSettings, ReplayStore};
 use crate::keys::{KeySettings, KeyStore};
 use crate::verify::{RequestParts, Verification};
@@ -54,7 +54,7 @@ pub(crate) struct Inner {
     pub(crate) replay: Arc<dyn ReplayStore>,
     /// Warm-up and readiness (`crate::health`).
     pub(crate) health: crate::health::Health,
-    pub(crate) error_handler: Option<ErrorHandler>,
+    pub(crate) on_refusal: Option<RefusalHook>,
     pub(crate) exchange: crate::exchange::Exchange,
 }
 
@@ -181,7 +181,7 @@ impl Auth0 {
             token_cache: TokenCache::new(config.token_cache_entries),
             replay,
             health,
-            error_handler: config.error_handler,
+            on_refusal: config.on_refusal,
             exchange,
         }));
         if let Some(client) = warm_up {
@@ -232,6 +232,29 @@ impl Auth0 {
     /// The metadata document as JSON, rendered once at startup.
     pub(crate) fn resource_metadata_json(&self) -> Option<&str> {
         self.0.metadata.as_ref().map(|m| m.json.as_str())
+    }
+
+    /// How this validator answers `error`: the challenges of its configuration (schemes, DPoP
+    /// algorithms, resource metadata), a `DPoP-Nonce` for `use_dpop_nonce`, then the
+    /// [`Auth0Config::on_refusal`] hook. `dpop` says the request used the DPoP scheme (its error
+    /// goes on the DPoP challenge). What every adapter sends.
+    pub fn refusal(&self, error: &AuthError, dpop: bool) -> Refusal {
+        let mut refusal = Refusal::of(
+            error,
+            self.0.accepted,
+            dpop,
+            &self.0.dpop_algs,
+            self.resource_metadata_url(),
+        );
+        if matches!(error, AuthError::UseDpopNonce(_))
+            && let Some(nonce) = self.dpop_nonce()
+        {
+            refusal.set_header("dpop-nonce", nonce);
+        }
+        match &self.0.on_refusal {
+            Some(hook) => hook(error, refusal),
+            None => refusal,
+        }
     }
 
     /// The validator's clock, in Unix seconds.

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Algorithm;
-use crate::answer::AuthError;
 use crate::answer::ConfigError;
+use crate::answer::{AuthError, Refusal};
 use crate::dpop::ReplayStore;
 use crate::exchange::ClientAssertionKey;
 
@@ -37,9 +37,9 @@ pub(crate) fn shown(value: &str) -> String {
     }
 }
 
-/// A hook that renders every refusal: the one place to customise error responses.
-pub type ErrorHandler =
-    Arc<dyn Fn(&AuthError, actix_web::HttpResponse) -> actix_web::HttpResponse + Send + Sync>;
+/// A hook that every refusal passes through: the one place to customise error responses
+/// ([`Auth0Config::on_refusal`]).
+pub type RefusalHook = Arc<dyn Fn(&AuthError, Refusal) -> Refusal + Send + Sync>;
 
 /// The settings of a validator, built in code or read from the environment.
 ///
@@ -85,7 +85,7 @@ pub struct Auth0Config {
     /// Fetch discovery and keys while the validator is built (`crate::health`).
     pub(crate) warm_up: bool,
     pub(crate) http_client: Option<reqwest::Client>,
-    pub(crate) error_handler: Option<ErrorHandler>,
+    pub(crate) on_refusal: Option<RefusalHook>,
     pub(crate) replay_store: Option<Arc<dyn ReplayStore>>,
     pub(crate) replay_store_capacity: usize,
     pub(crate) replay_store_fail_open: bool,
@@ -163,7 +163,7 @@ impl Auth0Config {
             ca_file: None,
             warm_up: false,
             http_client: None,
-            error_handler: None,
+            on_refusal: None,
             replay_store: None,
             replay_store_capacity: crate::MemoryReplayStore::DEFAULT_CAPACITY,
             replay_store_fail_open: false,
@@ -545,27 +545,24 @@ impl Auth0Config {
         self
     }
 
-    /// Render every refusal through `handler`, which gets the error and the response this crate
-    /// would send (status, JSON body, `WWW-Authenticate`) and returns the one to send.
+    /// Pass every refusal through `hook`, which gets the error and the answer this crate would
+    /// send (status, headers, JSON body) and returns the one to send. It applies under every
+    /// adapter (Actix's guard, extractors and middleware alike).
     ///
     /// ```
     /// use auth0_runtime::Auth0Config;
     ///
     /// let config = Auth0Config::new("tenant.us.auth0.com", "https://api.example.com")
-    ///     .on_error(|error, mut response| {
-    ///         response.headers_mut().insert(
-    ///             actix_web::http::header::CACHE_CONTROL,
-    ///             actix_web::http::header::HeaderValue::from_static("no-store"),
-    ///         );
-    ///         let _ = error.code();
-    ///         response
+    ///     .on_refusal(|error, mut refusal| {
+    ///         refusal.set_header("x-auth-error", error.code());
+    ///         refusal
     ///     });
     /// ```
-    pub fn on_error<F>(mut self, handler: F) -> Self
+    pub fn on_refusal<F>(mut self, hook: F) -> Self
     where
-        F: Fn(&AuthError, actix_web::HttpResponse) -> actix_web::HttpResponse + Send + Sync + 'static,
+        F: Fn(&AuthError, Refusal) -> Refusal + Send + Sync + 'static,
     {
-        self.error_handler = Some(Arc::new(handler));
+        self.on_refusal = Some(Arc::new(hook));
         self
     }
 

@@ -37,14 +37,14 @@ pub use actix::{
     protected_resource_metadata,
 };
 pub use algorithm::{Algorithm, UnknownAlgorithm};
-pub use answer::{AuthError, ConfigError};
+pub use answer::{AuthError, ConfigError, Refusal};
 pub use auth0::Auth0;
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 #[doc(inline)]
 pub use auth0_macros::require_auth;
 pub use claims::{Actor, Audience, Claims, Scheme, Scopes, TokenClaims};
-pub use config::{Auth0Config, DomainRequest, ErrorHandler, ResolverError};
+pub use config::{Auth0Config, DomainRequest, RefusalHook, ResolverError};
 pub use dpop::{
     HealthCheck, MemoryReplayStore, ProofUse, ReplayCheck, ReplayOutcome, ReplayStore, normalize_htu,
 };

@@ -439,14 +439,10 @@ async fn no_configuration_fails_closed() {
 #[tokio::test]
 async fn the_error_response_can_be_customised_in_one_place() {
     let api = Api::start_with(|c| {
-        c.on_error(|error, mut response| {
-            let value = actix_web::http::header::HeaderValue::from_static("custom");
-            response.headers_mut().insert(
-                actix_web::http::header::HeaderName::from_static("x-refused"),
-                value,
-            );
-            assert!(!error.code().is_empty());
-            response
+        c.on_refusal(|error, mut refusal| {
+            refusal.set_header("X-Refused", "custom");
+            assert_eq!(refusal.status, error.status());
+            refusal
         })
     });
     let resp = api.http.get(api.url("/below")).send().await.expect("request");

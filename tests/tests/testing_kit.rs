@@ -248,12 +248,9 @@ async fn a_validator_renders_the_refusals_of_test_claims() {
     let config = issuer
         .config(AUDIENCE)
         .dpop_required(true)
-        .on_error(|_, mut response| {
-            response.headers_mut().insert(
-                actix_web::http::header::HeaderName::from_static("x-refused"),
-                "yes".parse().expect("value"),
-            );
-            response
+        .on_refusal(|_, mut refusal| {
+            refusal.set_header("x-refused", "yes");
+            refusal
         });
     let app = test::init_service(routes(Some(Auth0::new(config).expect("config")))).await;
     let req = test::TestRequest::get()

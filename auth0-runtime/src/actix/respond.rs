@@ -1,12 +1,12 @@
-//! Rendering refusals as Actix responses (with the configured error handler), and the
-//! responders for readiness, metadata and exchange errors.
+//! Rendering refusals (the validator's [`Refusal`]) as Actix responses, and the responders for
+//! readiness, metadata and exchange errors.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 
-use super::{DPOP_NONCE, supplied, validator};
-use crate::answer::{AuthError, Challenges};
+use super::{supplied, validator};
+use crate::answer::{AuthError, Challenges, Refusal};
 use crate::exchange::ExchangeError;
 use crate::verify::{Auth0, Denied, Verified};
 
@@ -31,58 +31,34 @@ pub(super) fn not_configured() -> actix_web::Error {
         );
     }
     let error = AuthError::Internal("authentication is not configured");
-    let response = render(&error, Challenges::Both, false, "ES256", None);
+    let response = render(Refusal::default_for(&error));
     actix_web::error::InternalError::from_response(error, response).into()
 }
 
 impl Auth0 {
-    /// The response for a refusal, through the configured error handler.
+    /// The response for a refusal: [`Auth0::refusal`], as Actix sends it.
     pub(crate) fn respond(&self, denied: Denied) -> actix_web::Error {
         // Logged once, where the verification is watched (`observe`), with its precise reason.
         let Denied { error, dpop, .. } = denied;
-        let mut response = render(
-            &error,
-            self.0.accepted,
-            dpop,
-            &self.0.dpop_algs,
-            self.resource_metadata_url(),
-        );
-        if matches!(error, AuthError::UseDpopNonce(_))
-            && let Some(nonce) = self.dpop_nonce().and_then(|n| HeaderValue::try_from(n).ok())
-        {
-            response.headers_mut().insert(DPOP_NONCE, nonce);
-        }
-        if let Some(handler) = &self.0.error_handler {
-            response = handler(&error, response);
-        }
+        let response = render(self.refusal(&error, dpop));
         actix_web::error::InternalError::from_response(error, response).into()
     }
 }
 
-pub(super) fn render(
-    error: &AuthError,
-    accepted: Challenges,
-    dpop: bool,
-    dpop_algs: &str,
-    resource_metadata: Option<&str>,
-) -> HttpResponse {
-    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+/// An Actix response with the refusal's status, headers and body; a header the hook made
+/// invalid is left out rather than failing the answer.
+pub(super) fn render(refusal: Refusal) -> HttpResponse {
+    let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = HttpResponse::build(status);
-    if let Some(challenge) = error.challenge(accepted, dpop, dpop_algs, resource_metadata)
-        && let Ok(value) = HeaderValue::try_from(challenge)
-    {
-        response.insert_header((header::WWW_AUTHENTICATE, value));
+    for (name, value) in &refusal.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            response.append_header((name, value));
+        }
     }
-    if let Some(seconds) = error.retry_after() {
-        response.insert_header((header::RETRY_AFTER, seconds));
-    }
-    response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-    response.content_type("application/json").body(body(error))
-}
-
-pub(super) fn body(error: &AuthError) -> String {
-    serde_json::json!({"detail": {"error": error.code(), "error_description": error.description()}})
-        .to_string()
+    response.body(refusal.body)
 }
 
 impl ResponseError for AuthError {
@@ -93,7 +69,7 @@ impl ResponseError for AuthError {
     /// Renders with the default challenges (Bearer and DPoP); refusals produced by the extractors
     /// and middleware use the validator's configuration instead.
     fn error_response(&self) -> HttpResponse {
-        render(self, Challenges::Both, false, "ES256", None)
+        render(Refusal::default_for(self))
     }
 }
 
@@ -114,7 +90,13 @@ pub(super) fn refuse(req: &HttpRequest, v: &Verified, error: AuthError) -> actix
         // A supplied verification needs no validator: default challenges, as `AuthError`'s
         // `ResponseError`.
         None if supplied(req) => {
-            let response = render(&denied.error, Challenges::Both, denied.dpop, "ES256", None);
+            let response = render(Refusal::of(
+                &denied.error,
+                Challenges::Both,
+                denied.dpop,
+                "ES256",
+                None,
+            ));
             actix_web::error::InternalError::from_response(denied.error, response).into()
         }
         None => not_configured(),

@@ -112,7 +112,7 @@ pub trait TestRequestExt: sealed::Sealed + Sized {
     /// No validator is needed: with none in the app data (and no global one), the claims pass
     /// and refusals are rendered with the default challenges (Bearer and DPoP), as
     /// [`AuthError`](crate::AuthError)'s `ResponseError` does. With a validator, its challenges
-    /// and [`on_error`](crate::Auth0Config::on_error) handler render them. Test claims take
+    /// and [`on_refusal`](crate::Auth0Config::on_refusal) hook render them. Test claims take
     /// precedence over any `Authorization` header. Extractors that need more than claims still
     /// do: [`Auth0`](crate::Auth0) needs a validator, and
     /// [`AccessToken`](crate::AccessToken) a real token (it answers 500 under test claims).
