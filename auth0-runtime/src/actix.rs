@@ -14,6 +14,8 @@ mod extract;
 mod guard;
 mod middleware;
 mod respond;
+#[cfg(feature = "testing")]
+pub(crate) mod test_request;
 
 pub use extract::AccessToken;
 pub use guard::{Authenticated, ExtractedByActix, GuardedFuture, Requirement, Requires};

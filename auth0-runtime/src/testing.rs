@@ -64,17 +64,16 @@ mod claims;
 mod dpop;
 #[cfg(feature = "redis")]
 mod redis;
-mod request;
 mod server;
 mod signer;
 mod token;
 mod token_endpoint;
 
+pub use crate::actix::test_request::TestRequestExt;
 pub use claims::{ClaimsBuilder, claims};
 pub use dpop::{DpopKey, ProofBuilder};
 #[cfg(feature = "redis")]
 pub use redis::RedisServer;
-pub use request::TestRequestExt;
 use signer::{KeyKind, Signer};
 pub use token::TokenBuilder;
 pub use token_endpoint::{TestClient, TokenReply, TokenRequest};
@@ -88,7 +87,7 @@ const DEFAULT_AUDIENCE: &str = "https://api.example.com";
 
 /// The testing kit fails like a test assertion: loudly, with what went wrong.
 #[track_caller]
-fn kit_failure(what: &str, error: impl fmt::Display) -> ! {
+pub(crate) fn kit_failure(what: &str, error: impl fmt::Display) -> ! {
     panic!("auth0_runtime::testing: {what}: {error}")
 }
 

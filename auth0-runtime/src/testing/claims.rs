@@ -235,7 +235,7 @@ impl ClaimsBuilder {
     /// [`TestRequestExt::authenticated`](super::TestRequestExt::authenticated), which the guard
     /// behind `#[require_auth]`, `RequireAuth` and the `Claims` extractor take as the request's
     /// verification, then check the route's scopes and permissions as usual.
-    pub(super) fn into_verified(self) -> Verified {
+    pub(crate) fn into_verified(self) -> Verified {
         Verified {
             claims: self.token_claims(),
             scheme: self.scheme,

@@ -5,8 +5,8 @@ use actix_web::HttpMessage as _;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::test::TestRequest;
 
-use super::claims::ClaimsBuilder;
-use super::{DpopKey, kit_failure};
+use crate::testing::ClaimsBuilder;
+use crate::testing::{DpopKey, kit_failure};
 
 /// The host `actix_web::test` serves on when a request names none (Actix's `AppConfig` default).
 const ACTIX_TEST_HOST: &str = "localhost:8080";
