@@ -22,8 +22,6 @@ mod http;
 mod jws;
 mod keys;
 mod metadata;
-#[cfg(feature = "metrics")]
-mod metrics;
 mod observe;
 mod policy;
 #[cfg(feature = "testing")]

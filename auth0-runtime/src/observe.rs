@@ -6,6 +6,12 @@
 //! when [`Auth0Config::log_subject`](crate::Auth0Config::log_subject) allows it, the subject.
 //! With no subscriber at debug level and the feature off, a verification pays two atomic loads.
 
+#[cfg(feature = "metrics")]
+pub(crate) mod metrics;
+#[cfg(not(feature = "metrics"))]
+#[path = "observe/noop.rs"]
+pub(crate) mod metrics;
+
 use std::time::Instant;
 
 use tracing::field::Empty;
@@ -66,12 +72,9 @@ impl Watch {
             let _in_span = self.span.enter();
             refused(denied, scheme, warnings);
         }
-        #[cfg(feature = "metrics")]
         if let Some(elapsed) = elapsed {
-            crate::metrics::verification(scheme, outcome, code, elapsed);
+            metrics::verification(scheme, outcome, code, elapsed);
         }
-        #[cfg(not(feature = "metrics"))]
-        let _ = elapsed;
     }
 }
 

@@ -251,8 +251,7 @@ impl FailOpen {
                  replay check (AUTH0_REPLAY_STORE_FAIL_OPEN=true)"
             );
         }
-        #[cfg(feature = "metrics")]
-        crate::metrics::accepted_unchecked();
+        crate::observe::metrics::accepted_unchecked();
         ReplayOutcome::FirstUse
     }
 }

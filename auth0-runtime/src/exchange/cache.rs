@@ -103,8 +103,7 @@ impl ExchangeCache {
         loop {
             match self.role(key, force, now()) {
                 Role::Hit(issued) => {
-                    #[cfg(feature = "metrics")]
-                    crate::metrics::exchange_cache(true);
+                    crate::observe::metrics::exchange_cache(true);
                     return Ok(issued);
                 }
                 Role::Wait(mut receiver) => {
@@ -119,8 +118,7 @@ impl ExchangeCache {
                     }
                 }
                 Role::Lead(mut flight) => {
-                    #[cfg(feature = "metrics")]
-                    crate::metrics::exchange_cache(false);
+                    crate::observe::metrics::exchange_cache(false);
                     let outcome = fetch().await.map(Arc::new);
                     self.finish(&mut flight, &outcome, not_after, now());
                     return outcome;

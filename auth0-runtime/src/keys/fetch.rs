@@ -373,6 +373,5 @@ pub(super) fn fetched(
             "fetch failed"
         ),
     }
-    #[cfg(feature = "metrics")]
-    crate::metrics::key_set_fetch(document, error.is_none(), took);
+    crate::observe::metrics::key_set_fetch(document, error.is_none(), took);
 }

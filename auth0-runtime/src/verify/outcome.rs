@@ -107,8 +107,7 @@ pub(super) fn replay_verdict(
             });
         }
         ReplayOutcome::Replay => {
-            #[cfg(feature = "metrics")]
-            crate::metrics::replay_refused();
+            crate::observe::metrics::replay_refused();
             AuthError::InvalidDpopProof("the DPoP proof has already been used")
         }
         ReplayOutcome::Unavailable | ReplayOutcome::Unreachable => {

@@ -41,16 +41,14 @@ impl Auth0 {
             if identify {
                 observe::token_identified(&hit.claims.iss, &hit.kid);
             }
-            #[cfg(feature = "metrics")]
-            crate::metrics::token_cache(true);
+            crate::observe::metrics::token_cache(true);
             self.trusted_issuer(&hit.claims.iss, granted)?;
             self.check_claims(&hit.claims, now)?;
             return Ok(Arc::clone(&hit.claims));
         }
         // One lookup per verification: the retry after a key fetch is not another miss.
-        #[cfg(feature = "metrics")]
         if cache_key.is_some() && fetched.is_none() {
-            crate::metrics::token_cache(false);
+            crate::observe::metrics::token_cache(false);
         }
         let jws = jws::parse(token).map_err(|e| {
             let description = match e {

@@ -266,7 +266,7 @@ mod tests {
     /// ops teams build dashboards from it.
     #[test]
     fn the_readme_lists_every_metric_with_its_labels_and_values() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         let (_, section) = readme
             .split_once("\n## Metrics\n")
             .expect("the README has a \"Metrics\" section");
