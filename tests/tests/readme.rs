@@ -18,7 +18,7 @@ async fn private_scoped(claims: Claims) -> impl Responder {
 async fn scopes_without_a_token() {
     let app = test::init_service(App::new().service(private_scoped)).await;
 
-    let reader = claims().sub("auth0|alice").scope("read:messages");
+    let reader = claims().subject("auth0|alice").scope("read:messages");
     let req = test::TestRequest::get()
         .uri("/api/private-scoped")
         .authenticated(reader);

@@ -163,17 +163,17 @@ async fn test_claims_reach_the_handler_without_any_validator() {
     let app = test::init_service(routes(None)).await;
     let get = |path: &str, claims: ClaimsBuilder| test::TestRequest::get().uri(path).authenticated(claims);
 
-    let answer = call(&app, get("/api/private", claims().sub("auth0|alice"))).await;
+    let answer = call(&app, get("/api/private", claims().subject("auth0|alice"))).await;
     assert_eq!((answer.status, answer.body.as_str()), (200, "auth0|alice Bearer"));
     let answer = call(&app, get("/api/private", claims().scheme(Scheme::Dpop))).await;
     assert_eq!(answer.body, "user|123 DPoP");
 
     let alice = claims()
-        .sub("auth0|alice")
+        .subject("auth0|alice")
         .org_id("org_1")
         .permissions(["read:admin"])
         .audiences([AUDIENCE, "https://other.example.com"])
-        .custom("https://myapp.example.com/roles", json!(["admin", "editor"]));
+        .claim("https://myapp.example.com/roles", json!(["admin", "editor"]));
     let answer = call(&app, get("/api/profile", alice)).await;
     assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(
@@ -187,7 +187,7 @@ async fn test_claims_reach_the_handler_without_any_validator() {
         })
     );
     // Custom claims of the wrong shape for `Claims<Profile>`: refused as a token would be.
-    let wrong = claims().custom("https://myapp.example.com/roles", "admin");
+    let wrong = claims().claim("https://myapp.example.com/roles", "admin");
     call(&app, get("/api/profile", wrong))
         .await
         .assert_refused(401, "invalid_token");
@@ -274,7 +274,7 @@ async fn a_validator_renders_the_refusals_of_test_claims() {
     let req = test::TestRequest::get()
         .uri("/api/private")
         .bearer("not-a-token")
-        .authenticated(claims().sub("auth0|carol"));
+        .authenticated(claims().subject("auth0|carol"));
     assert_eq!(call(&app, req).await.body, "auth0|carol Bearer");
 }
 
@@ -283,7 +283,7 @@ async fn the_middleware_checks_test_claims() {
     let app = test::init_service(routes(None)).await;
     let get = |path: &str, claims: ClaimsBuilder| test::TestRequest::get().uri(path).authenticated(claims);
     let ok = claims()
-        .sub("auth0|dave")
+        .subject("auth0|dave")
         .scope("read:messages")
         .permissions(["read:admin"]);
     let answer = call(&app, get("/mw", ok.clone())).await;

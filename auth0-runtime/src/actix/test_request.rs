@@ -50,7 +50,7 @@ mod sealed {
 /// let req = test::TestRequest::get().uri("/api/messages").dpop(&key, &bound);
 /// assert_eq!(test::call_service(&app, req).await.status(), 200);
 ///
-/// let req = test::TestRequest::get().uri("/api/messages").authenticated(claims().sub("auth0|bob"));
+/// let req = test::TestRequest::get().uri("/api/messages").authenticated(claims().subject("auth0|bob"));
 /// assert_eq!(test::call_service(&app, req).await.status(), 403); // no read:messages
 /// # });
 /// ```
@@ -135,7 +135,7 @@ pub trait TestRequestExt: sealed::Sealed + Sized {
     ///     ),
     /// )
     /// .await;
-    /// let admin = claims().sub("auth0|root").permissions(["read:admin"]);
+    /// let admin = claims().subject("auth0|root").permissions(["read:admin"]);
     /// let req = test::TestRequest::get().uri("/admin").authenticated(admin);
     /// assert_eq!(test::call_service(&app, req).await.status(), 200);
     /// let req = test::TestRequest::get().uri("/admin").authenticated(claims());

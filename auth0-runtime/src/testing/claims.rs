@@ -29,11 +29,11 @@ const TEST_CLAIMS_ISSUER: &str = "https://test-claims.invalid/";
 /// use serde_json::json;
 ///
 /// let claims = testing::claims()
-///     .sub("auth0|alice")
+///     .subject("auth0|alice")
 ///     .scope("read:messages write:messages")
 ///     .permissions(["read:admin"])
 ///     .org_id("org_123")
-///     .custom("https://myapp.example.com/roles", json!(["admin"]));
+///     .claim("https://myapp.example.com/roles", json!(["admin"]));
 /// # let _ = claims;
 /// ```
 pub fn claims() -> ClaimsBuilder {
@@ -43,7 +43,7 @@ pub fn claims() -> ClaimsBuilder {
 /// Builds the claims of a test request (from [`claims`]).
 ///
 /// Its methods are named after the fields of [`Claims`] a handler reads (`claims.sub`,
-/// `claims.org_id`…); [`ClaimsBuilder::custom`] sets any other claim. Setters consume and return
+/// `claims.org_id`…); [`ClaimsBuilder::claim`] sets any other claim. Setters consume and return
 /// the builder, which is cheap to clone. The claims are read exactly as a verified token's payload
 /// would be, so a space-delimited `scope` is split the same way and custom claims land in
 /// [`Claims::custom`].
@@ -82,12 +82,8 @@ impl Default for ClaimsBuilder {
 
 impl ClaimsBuilder {
     /// Sets `sub` (by default `user|123`).
-    #[expect(
-        clippy::should_implement_trait,
-        reason = "named after the claim a handler reads as `claims.sub`"
-    )]
-    pub fn sub(self, sub: impl Into<String>) -> Self {
-        self.custom("sub", sub.into())
+    pub fn subject(self, sub: impl Into<String>) -> Self {
+        self.claim("sub", sub.into())
     }
 
     /// Sets `scope`, space-delimited (`"read:messages write:messages"`), replacing it.
@@ -99,7 +95,7 @@ impl ClaimsBuilder {
     /// assert!(claims.has_all_scopes(&["read:messages", "write:messages"]));
     /// ```
     pub fn scope(self, scope: impl Into<String>) -> Self {
-        self.custom("scope", scope.into())
+        self.claim("scope", scope.into())
     }
 
     /// Sets `permissions` (Auth0 RBAC), replacing them.
@@ -112,17 +108,17 @@ impl ClaimsBuilder {
             .into_iter()
             .map(|permission| Value::String(permission.into()))
             .collect();
-        self.custom("permissions", permissions)
+        self.claim("permissions", permissions)
     }
 
     /// Sets `org_id` (Auth0 Organizations).
     pub fn org_id(self, org_id: impl Into<String>) -> Self {
-        self.custom("org_id", org_id.into())
+        self.claim("org_id", org_id.into())
     }
 
     /// Sets `aud` to one audience (by default `https://api.example.com`).
-    pub fn aud(self, audience: impl Into<String>) -> Self {
-        self.custom("aud", audience.into())
+    pub fn audience(self, audience: impl Into<String>) -> Self {
+        self.claim("aud", audience.into())
     }
 
     /// Sets `aud` to several audiences.
@@ -135,17 +131,17 @@ impl ClaimsBuilder {
             .into_iter()
             .map(|audience| Value::String(audience.into()))
             .collect();
-        self.custom("aud", audiences)
+        self.claim("aud", audiences)
     }
 
     /// Sets `iss` (by default `https://test-claims.invalid/`).
-    pub fn iss(self, issuer: impl Into<String>) -> Self {
-        self.custom("iss", issuer.into())
+    pub fn issuer(self, issuer: impl Into<String>) -> Self {
+        self.claim("iss", issuer.into())
     }
 
     /// Sets `azp`, the client the token would have been issued to.
     pub fn azp(self, client_id: impl Into<String>) -> Self {
-        self.custom("azp", client_id.into())
+        self.claim("azp", client_id.into())
     }
 
     /// The scheme the request reports through [`Claims::scheme`] (by default
@@ -172,8 +168,8 @@ impl ClaimsBuilder {
     /// use serde_json::json;
     ///
     /// let claims: Claims = testing::claims()
-    ///     .custom("https://myapp.example.com/roles", json!(["admin"]))
-    ///     .custom("act", json!({"sub": "service@clients"}))
+    ///     .claim("https://myapp.example.com/roles", json!(["admin"]))
+    ///     .claim("act", json!({"sub": "service@clients"}))
     ///     .build();
     /// assert_eq!(
     ///     claims.get::<Vec<String>>("https://myapp.example.com/roles"),
@@ -181,7 +177,7 @@ impl ClaimsBuilder {
     /// );
     /// assert_eq!(claims.act.as_ref().map(|a| a.sub.as_str()), Some("service@clients"));
     /// ```
-    pub fn custom(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+    pub fn claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
         self.payload.insert(name.into(), value.into());
         self
     }
@@ -208,7 +204,7 @@ impl ClaimsBuilder {
     ///     format!("hello {}", claims.sub)
     /// }
     ///
-    /// assert_eq!(greeting(&testing::claims().sub("auth0|alice").build()), "hello auth0|alice");
+    /// assert_eq!(greeting(&testing::claims().subject("auth0|alice").build()), "hello auth0|alice");
     /// ```
     #[track_caller]
     pub fn build<T: DeserializeOwned + 'static>(&self) -> Claims<T> {
@@ -263,18 +259,18 @@ mod tests {
         assert_eq!(plain.scheme(), Scheme::Bearer);
 
         let all: Claims = claims()
-            .sub("auth0|alice")
+            .subject("auth0|alice")
             .scope("  read:a write:b ")
             .permissions(["p:1", "p:2"])
             .org_id("org_1")
             .audiences(["a", "b"])
-            .iss("https://tenant.example.com/")
+            .issuer("https://tenant.example.com/")
             .azp("client-1")
             .scheme(Scheme::Dpop)
-            .custom("https://x/roles", json!(["admin"]))
-            .custom("cnf", json!({"jkt": "thumb"}))
+            .claim("https://x/roles", json!(["admin"]))
+            .claim("cnf", json!({"jkt": "thumb"}))
             .remove("exp")
-            .custom("exp", 42)
+            .claim("exp", 42)
             .build();
         assert_eq!(all.sub, "auth0|alice");
         assert!(all.has_all_scopes(&["read:a", "write:b"]) && all.scope.len() == 2);
@@ -288,7 +284,7 @@ mod tests {
         assert_eq!(all.exp, 42);
         assert_eq!(all.custom()["https://x/roles"], json!(["admin"]));
         assert_eq!(
-            claims().aud("x").build::<Map<String, Value>>().aud,
+            claims().audience("x").build::<Map<String, Value>>().aud,
             Audience::One("x".into())
         );
     }
@@ -300,7 +296,7 @@ mod tests {
             #[serde(rename = "https://x/roles")]
             roles: Vec<String>,
         }
-        let typed: Claims<Roles> = claims().custom("https://x/roles", json!(["a"])).build();
+        let typed: Claims<Roles> = claims().claim("https://x/roles", json!(["a"])).build();
         assert_eq!(typed.custom().roles, ["a"]);
         let wrong = std::panic::catch_unwind(|| claims().build::<Roles>());
         assert!(wrong.is_err());
@@ -310,8 +306,8 @@ mod tests {
     fn claims_a_token_could_not_have_are_refused() {
         for builder in [
             claims().remove("sub"),
-            claims().custom("exp", "soon"),
-            claims().custom("cnf", "not an object"),
+            claims().claim("exp", "soon"),
+            claims().claim("cnf", "not an object"),
         ] {
             let refused = std::panic::catch_unwind(|| builder.build::<Map<String, Value>>());
             let message = refused.err().and_then(|e| e.downcast::<String>().ok()).unwrap();

@@ -151,6 +151,16 @@ impl TokenBuilder {
         self.claim("aud", audiences)
     }
 
+    /// Sets `org_id` (Auth0 Organizations).
+    pub fn org_id(self, org_id: impl Into<String>) -> Self {
+        self.claim("org_id", org_id.into())
+    }
+
+    /// Sets `azp`, the client the token was issued to.
+    pub fn azp(self, client_id: impl Into<String>) -> Self {
+        self.claim("azp", client_id.into())
+    }
+
     /// Sets `scope`, space-delimited (`"read:messages write:messages"`).
     #[must_use]
     pub fn scope(self, scope: impl Into<String>) -> Self {
