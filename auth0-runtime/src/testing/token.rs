@@ -152,11 +152,13 @@ impl TokenBuilder {
     }
 
     /// Sets `org_id` (Auth0 Organizations).
+    #[must_use]
     pub fn org_id(self, org_id: impl Into<String>) -> Self {
         self.claim("org_id", org_id.into())
     }
 
     /// Sets `azp`, the client the token was issued to.
+    #[must_use]
     pub fn azp(self, client_id: impl Into<String>) -> Self {
         self.claim("azp", client_id.into())
     }
