@@ -37,7 +37,7 @@ use crate::answer::ConfigError;
 use crate::auth0::Auth0;
 use crate::clock::now;
 use crate::config::Auth0Config;
-use crate::http::MAX_RESPONSE_BYTES;
+use crate::http::BodyError;
 use crate::keys::KeyStore;
 use cache::ExchangeCache;
 use discovery::TokenEndpoint;
@@ -390,21 +390,13 @@ fn refusal(flow: Flow, status: u16, json_type: bool, body: &[u8], elapsed: Durat
     error
 }
 
-/// The body, at most [`MAX_RESPONSE_BYTES`].
-async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, ExchangeError> {
-    let too_large = ExchangeError::InvalidResponse("the token endpoint's answer is too large");
-    if response
-        .content_length()
-        .is_some_and(|len| usize::try_from(len).map_or(true, |len| len > MAX_RESPONSE_BYTES))
-    {
-        return Err(too_large);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
-        if body.len().saturating_add(chunk.len()) > MAX_RESPONSE_BYTES {
-            return Err(too_large);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+/// The body, at most [`MAX_RESPONSE_BYTES`](crate::http::MAX_RESPONSE_BYTES), with its failures
+/// in the exchange's terms.
+async fn read_capped(response: reqwest::Response) -> Result<Vec<u8>, ExchangeError> {
+    crate::http::read_capped(response)
+        .await
+        .map_err(|error| match error {
+            BodyError::TooLarge => ExchangeError::InvalidResponse("the token endpoint's answer is too large"),
+            BodyError::Transport(e) => transport_error(&e),
+        })
 }

@@ -10,6 +10,32 @@ use crate::config::Auth0Config;
 /// Largest discovery document or key set accepted, in bytes.
 pub(crate) const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
+/// Why a capped body could not be read.
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    /// Over [`MAX_RESPONSE_BYTES`], announced or streamed.
+    TooLarge,
+    /// The connection failed while reading.
+    Transport(reqwest::Error),
+}
+
+/// The body of `response`, at most [`MAX_RESPONSE_BYTES`]: refused from `Content-Length` before
+/// reading, or as soon as the chunks read pass the cap.
+pub(crate) async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, BodyError> {
+    let too_large = |len: u64| usize::try_from(len).map_or(true, |len| len > MAX_RESPONSE_BYTES);
+    if response.content_length().is_some_and(too_large) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if body.len().saturating_add(chunk.len()) > MAX_RESPONSE_BYTES {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// The validator's shared client: timeouts, the same-origin redirect policy, and the extra CA
 /// certificates.
 pub(crate) fn build_client(config: &Auth0Config) -> Result<reqwest::Client, ConfigError> {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::entry::{FlightState, IssuerEntry};
 use super::jwk::parse_jwk;
 use super::{KeyError, KeyMap, KeyStore, MAX_KEYS_PER_SET, MAX_LIFETIME, MIN_LIFETIME, VerifyingKey, Via};
-use crate::http::{MAX_RESPONSE_BYTES, max_age};
+use crate::http::{BodyError, MAX_RESPONSE_BYTES, max_age, read_capped};
 use crate::observe::chain;
 
 impl KeyStore {
@@ -225,23 +225,16 @@ impl KeyStore {
             // Not pooled: the connection would belong to a runtime that goes away.
             Via::WarmUp(http) => http.get(url).header(CONNECTION, "close"),
         };
-        let mut response = request.header(ACCEPT, "application/json").send().await?;
+        let response = request.header(ACCEPT, "application/json").send().await?;
         let status = response.status();
         if status != reqwest::StatusCode::OK {
             return Err(FetchError::Status(status.as_u16()));
         }
-        let too_large = |len: u64| usize::try_from(len).map_or(true, |len| len > MAX_RESPONSE_BYTES);
-        if response.content_length().is_some_and(too_large) {
-            return Err(FetchError::TooLarge);
-        }
         let max_age = max_age(response.headers());
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await? {
-            if body.len().saturating_add(chunk.len()) > MAX_RESPONSE_BYTES {
-                return Err(FetchError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_capped(response).await.map_err(|error| match error {
+            BodyError::TooLarge => FetchError::TooLarge,
+            BodyError::Transport(e) => FetchError::Http(e),
+        })?;
         let document = serde_json::from_slice(&body).map_err(|_| FetchError::NotJson)?;
         Ok((document, max_age))
     }
