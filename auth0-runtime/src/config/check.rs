@@ -84,8 +84,8 @@ impl Auth0Config {
                 hint: "set it to your API's identifier from the Auth0 dashboard, like https://api.example.com",
             });
         }
-        check_algorithms("algorithms", &self.algorithms)?;
-        check_algorithms("dpop_algorithms", &self.dpop_algorithms)?;
+        check_algorithms("AUTH0_ALGORITHMS", &self.algorithms)?;
+        check_algorithms("AUTH0_DPOP_ALGORITHMS", &self.dpop_algorithms)?;
         if self.dpop_required && !self.dpop_enabled {
             return Err(invalid(
                 "AUTH0_DPOP_REQUIRED",
@@ -258,7 +258,7 @@ impl Cidr {
 
 pub(super) fn check_algorithms(var: &'static str, algorithms: &[Algorithm]) -> Result<(), ConfigError> {
     if algorithms.is_empty() {
-        return Err(invalid(var, "must name at least one algorithm, like RS256"));
+        return Err(invalid(var, "(or `algorithms` in code) must name at least one algorithm, like RS256"));
     }
     Ok(())
 }
