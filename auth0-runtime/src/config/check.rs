@@ -258,7 +258,10 @@ impl Cidr {
 
 pub(super) fn check_algorithms(var: &'static str, algorithms: &[Algorithm]) -> Result<(), ConfigError> {
     if algorithms.is_empty() {
-        return Err(invalid(var, "(or `algorithms` in code) must name at least one algorithm, like RS256"));
+        return Err(invalid(
+            var,
+            "(or `algorithms` in code) must name at least one algorithm, like RS256",
+        ));
     }
     Ok(())
 }
