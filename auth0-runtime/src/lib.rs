@@ -8,6 +8,7 @@
 use std::sync::OnceLock;
 
 mod actix;
+mod adapter;
 mod algorithm;
 mod cache;
 mod claims;
@@ -32,6 +33,7 @@ pub use actix::{
     AccessToken, DpopNonces, DpopNoncesMiddleware, RequireAuth, RequireAuthMiddleware,
     protected_resource_metadata,
 };
+pub use adapter::{Authenticating, Refusal, Requirement, Verified};
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
