@@ -430,3 +430,78 @@ mod tests {
         assert_eq!(step_up.check(&claims, 200).map_err(|e| e.status()), Err(401));
     }
 }
+
+#[cfg(all(test, feature = "testing"))]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod nonce_tests {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use super::*;
+    use crate::testing::{DpopKey, TestIssuer};
+
+    static CLOCK: AtomicI64 = AtomicI64::new(0);
+
+    fn clock() -> i64 {
+        CLOCK.load(Ordering::Relaxed)
+    }
+
+    struct Request(Vec<(&'static str, String)>);
+
+    impl RequestParts for Request {
+        fn method(&self) -> &str {
+            "GET"
+        }
+        fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+            self.0
+                .iter()
+                .filter(move |(n, _)| *n == name)
+                .map(|(_, v)| v.as_bytes())
+        }
+        fn scheme(&self) -> &str {
+            "http"
+        }
+        fn host(&self) -> &str {
+            "api.test"
+        }
+        fn path(&self) -> &str {
+            "/a"
+        }
+    }
+
+    /// A proof with last step's nonce passes and says the answer renews the nonce; one with the
+    /// current nonce does not; one without is refused with the nonce in the refusal's headers.
+    #[tokio::test]
+    async fn verifications_say_when_the_nonce_is_renewed() {
+        let issuer = TestIssuer::start();
+        let t = (crate::verify::now() / 60) * 60 + 5;
+        CLOCK.store(t, Ordering::Relaxed);
+        let mut config = issuer.config("https://api.test").dpop_nonce_secrets([vec![5u8; 32]]);
+        config.clock = clock;
+        let auth0 = Auth0::new(config).unwrap();
+        let key = DpopKey::generate();
+        let token = issuer
+            .token()
+            .audience("https://api.test")
+            .bind_to(&key)
+            .issued_at(t - 10)
+            .expires_at(t + 3600)
+            .sign();
+        let old = auth0.dpop_nonce().unwrap();
+        let request = |now: i64, nonce: Option<&str>| {
+            let mut proof = key.proof("GET", "http://api.test/a").access_token(&token).issued_at(now);
+            if let Some(nonce) = nonce {
+                proof = proof.nonce(nonce);
+            }
+            Request(vec![("authorization", format!("DPoP {token}")), ("dpop", proof.sign())])
+        };
+        let fresh = auth0.authenticate_request(&request(t, Some(&old))).await.unwrap();
+        assert!(!fresh.renews_nonce());
+        CLOCK.store(t + 60, Ordering::Relaxed);
+        let stale = auth0.authenticate_request(&request(t + 60, Some(&old))).await.unwrap();
+        assert!(stale.renews_nonce());
+        let refused = auth0.authenticate_request(&request(t + 60, None)).await.unwrap_err();
+        assert_eq!((refused.status, refused.error.code()), (401, "use_dpop_nonce"));
+        assert_eq!(refused.header("dpop-nonce"), auth0.dpop_nonce().as_deref());
+        assert_ne!(refused.header("dpop-nonce"), Some(old.as_str()));
+    }
+}
