@@ -111,7 +111,7 @@ fn warn_no_renewal() {
 
 fn refuse(done: &Done, error: AuthError) -> Rejection {
     done.by
-        .refusal(error, done.verified.scheme() == Scheme::Dpop)
+        .refusal(&error, done.verified.scheme() == Scheme::Dpop)
         .into()
 }
 
@@ -203,9 +203,12 @@ impl<S: Send + Sync> FromRequestParts<S> for AccessToken {
             .map(|(_, token)| token.trim_start_matches(' '))
             .filter(|token| !token.is_empty())
             .map(Arc::<str>::from);
-        token
-            .map(Self)
-            .ok_or_else(|| refuse(&done, AuthError::Internal("the verified access token is not available")))
+        token.map(Self).ok_or_else(|| {
+            refuse(
+                &done,
+                AuthError::Internal("the verified access token is not available"),
+            )
+        })
     }
 }
 

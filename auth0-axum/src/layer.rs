@@ -7,8 +7,8 @@ use std::task::{Context, Poll};
 
 use auth0_runtime::{Auth0, Requirement};
 use axum::response::{IntoResponse, Response};
-use http::header::{self, HeaderName, HeaderValue};
 use http::Request;
+use http::header::{self, HeaderName, HeaderValue};
 use tower_layer::Layer;
 use tower_service::Service;
 

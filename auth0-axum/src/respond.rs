@@ -21,11 +21,6 @@ impl Rejection {
         &self.0
     }
 
-    /// Why the request was refused.
-    pub fn error(&self) -> &AuthError {
-        &self.0.error
-    }
-
     /// Takes the refusal out, to render it another way.
     pub fn into_refusal(self) -> Refusal {
         self.0
@@ -40,7 +35,7 @@ impl From<Refusal> for Rejection {
 
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.error.fmt(f)
+        write!(f, "request refused with {}: {}", self.0.status, self.0.body)
     }
 }
 
@@ -49,14 +44,17 @@ impl std::error::Error for Rejection {}
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         let Refusal {
-            status, headers, body, ..
+            status,
+            headers,
+            body,
+            ..
         } = self.0;
         let mut response = Response::new(Body::from(body));
         *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let map = response.headers_mut();
         for (name, value) in headers {
-            if let Ok(value) = HeaderValue::try_from(value) {
-                map.insert(HeaderName::from_static(name), value);
+            if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+                map.append(name, value);
             }
         }
         response
@@ -84,7 +82,9 @@ pub(crate) fn not_configured() -> Rejection {
             "a protected route was called, but no Auth0 validator is configured (answered 500)"
         );
     }
-    Rejection(Refusal::from(AuthError::Internal("authentication is not configured")))
+    Rejection(Refusal::from(AuthError::Internal(
+        "authentication is not configured",
+    )))
 }
 
 /// A failed token exchange as a response: `{"detail": {"error", "error_description"}}` with the

@@ -87,14 +87,21 @@ async fn option_claims_is_none_only_without_credentials() {
     let api = Api::start(|auth0| {
         Router::new()
             .route("/bare", get(maybe))
-            .route("/layered", get(maybe).route_layer(Auth0Layer::optional().validator(auth0.clone())))
+            .route(
+                "/layered",
+                get(maybe).route_layer(Auth0Layer::optional().validator(auth0.clone())),
+            )
             .layer(Extension(auth0))
     })
     .await;
     let good = api.issuer.token().audience(AUDIENCE).subject("carol").sign();
     for path in ["/bare", "/layered"] {
         assert_eq!(api.get(path, None).await.2, "anonymous", "{path}");
-        assert_eq!(api.get(path, Some(format!("Bearer {good}"))).await.2, "carol", "{path}");
+        assert_eq!(
+            api.get(path, Some(format!("Bearer {good}"))).await.2,
+            "carol",
+            "{path}"
+        );
         let (status, challenge, body) = api.get(path, Some("Bearer nope".to_owned())).await;
         assert_eq!(status, 401, "{path}: {body}");
         assert!(body.contains("\"invalid_token\""), "{path}: {body}");
@@ -110,7 +117,11 @@ async fn nested_layers_verify_once_and_check_both_requirements() {
         Router::new()
             .route(
                 "/scoped",
-                get(hello).route_layer(Auth0Layer::new().validator(auth0.clone()).scopes(["read:messages"])),
+                get(hello).route_layer(
+                    Auth0Layer::new()
+                        .validator(auth0.clone())
+                        .scopes(["read:messages"]),
+                ),
             )
             .route_layer(Auth0Layer::new().validator(auth0))
     })
@@ -155,7 +166,10 @@ async fn the_layer_checks_every_kind_of_requirement() {
         let layer = || Auth0Layer::new().validator(auth0.clone());
         Router::new()
             .route("/any", get(hello).route_layer(layer().any_scopes(["a", "b"])))
-            .route("/perm", get(hello).route_layer(layer().permissions(["delete:all"])))
+            .route(
+                "/perm",
+                get(hello).route_layer(layer().permissions(["delete:all"])),
+            )
             .route(
                 "/mfa",
                 get(hello).route_layer(layer().acr_values([MFA]).max_age(Duration::from_secs(300))),
@@ -218,9 +232,16 @@ async fn access_token_custom_claims_and_the_validator() {
         .audience(AUDIENCE)
         .claim("https://example.com/roles", vec!["admin", "ops"])
         .sign();
-    assert_eq!(api.get("/roles", Some(format!("Bearer {with_roles}"))).await.2, "admin,ops");
+    assert_eq!(
+        api.get("/roles", Some(format!("Bearer {with_roles}"))).await.2,
+        "admin,ops"
+    );
     let (status, challenge, body) = api.get("/roles", Some(format!("Bearer {plain}"))).await;
     assert_eq!(status, 401, "{body}");
-    assert!(challenge.unwrap().contains("custom claims do not have the expected shape"));
+    assert!(
+        challenge
+            .unwrap()
+            .contains("custom claims do not have the expected shape")
+    );
     assert_eq!(api.get("/ready", Some(format!("Bearer {plain}"))).await.2, "true");
 }

@@ -11,76 +11,15 @@ use std::task::{Context, Poll};
 use serde::de::DeserializeOwned;
 
 use crate::claims::{Claims, Scheme, TokenClaims};
-use crate::error::{AuthError, Challenges};
-use crate::verify::{Auth0, Denied, RequestParts, Verification};
-
-/// A refusal rendered for the wire, framework-neutral: the status, the headers and the JSON body
-/// that the Actix adapter sends for the same [`AuthError`] under the same validator (the
-/// `WWW-Authenticate` challenge with the accepted schemes, `algs` and `resource_metadata`,
-/// `Retry-After` on a 503, `Cache-Control: no-store`, and `DPoP-Nonce` with `use_dpop_nonce`).
-///
-/// An adapter copies it into its own response type. [`Auth0Config::on_error`] is the Actix
-/// adapter's hook and is not applied here.
-///
-/// [`Auth0Config::on_error`]: crate::Auth0Config::on_error
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Refusal {
-    /// The HTTP status code.
-    pub status: u16,
-    /// Header lines as (name in lower case, value), in the order to send them. Every value is
-    /// visible ASCII.
-    pub headers: Vec<(&'static str, String)>,
-    /// `{"detail": {"error": "...", "error_description": "..."}}`.
-    pub body: String,
-    /// The refusal itself, for logs and hooks.
-    pub error: AuthError,
-}
-
-impl Refusal {
-    fn render(
-        error: AuthError,
-        accepted: Challenges,
-        dpop: bool,
-        dpop_algs: &str,
-        resource_metadata: Option<&str>,
-    ) -> Self {
-        let mut headers = Vec::with_capacity(5);
-        if let Some(challenge) = error.challenge(accepted, dpop, dpop_algs, resource_metadata) {
-            headers.push(("www-authenticate", challenge));
-        }
-        if let Some(seconds) = error.retry_after() {
-            headers.push(("retry-after", seconds.to_string()));
-        }
-        headers.push(("cache-control", "no-store".to_owned()));
-        headers.push(("content-type", "application/json".to_owned()));
-        let body = serde_json::json!({
-            "detail": {"error": error.code(), "error_description": error.description()}
-        })
-        .to_string();
-        Self {
-            status: error.status(),
-            headers,
-            body,
-            error,
-        }
-    }
-
-    /// The value of header `name` (lower case), if the refusal has one.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
+use crate::verify::{Denied, Verification};
+use crate::{Auth0, AuthError, Refusal, RequestParts};
 
 /// Renders with the default challenges (Bearer and DPoP, `algs="ES256"`, no metadata), as
 /// `AuthError`'s Actix `ResponseError` does: for a refusal with no validator to render it (none
 /// configured). A validator's refusals come from [`Auth0::refusal`].
 impl From<AuthError> for Refusal {
     fn from(error: AuthError) -> Self {
-        Self::render(error, Challenges::Both, false, "ES256", None)
+        Self::default_for(&error)
     }
 }
 
@@ -219,39 +158,18 @@ impl Auth0 {
     /// `insufficient_user_authentication` with `acr_values`/`max_age`, rendered under this
     /// validator's configuration.
     pub fn authorize(&self, verified: &Verified, requirement: &Requirement) -> Result<(), Refusal> {
-        requirement
-            .check(verified.token(), self.now())
-            .map_err(|error| {
-                if let AuthError::InsufficientScope { required, .. } = &error {
-                    tracing::debug!(
-                        target: "auth0_runtime",
-                        required = %required,
-                        scope = ?verified.token().scope,
-                        permissions = ?verified.token().permissions,
-                        "request refused: the route requires more than the token grants"
-                    );
-                }
-                self.refusal(error, verified.scheme() == Scheme::Dpop)
-            })
-    }
-
-    /// Renders `error` under this validator's configuration: the challenges of the accepted
-    /// schemes, the error on the scheme the request used (`dpop`), `algs`, `resource_metadata`
-    /// when metadata is published, and the current `DPoP-Nonce` with `use_dpop_nonce`.
-    pub fn refusal(&self, error: AuthError, dpop: bool) -> Refusal {
-        let mut refusal = Refusal::render(
-            error,
-            self.0.accepted,
-            dpop,
-            &self.0.dpop_algs,
-            self.resource_metadata_url(),
-        );
-        if matches!(refusal.error, AuthError::UseDpopNonce(_))
-            && let Some(nonce) = self.dpop_nonce()
-        {
-            refusal.headers.push(("dpop-nonce", nonce));
-        }
-        refusal
+        requirement.check(verified.token(), self.now()).map_err(|error| {
+            if let AuthError::InsufficientScope { required, .. } = &error {
+                tracing::debug!(
+                    target: "auth0_runtime",
+                    required = %required,
+                    scope = ?verified.token().scope,
+                    permissions = ?verified.token().permissions,
+                    "request refused: the route requires more than the token grants"
+                );
+            }
+            self.refusal(&error, verified.scheme() == Scheme::Dpop)
+        })
     }
 
     /// The RFC 9728 metadata document as JSON, rendered once at startup, when published: the body
@@ -261,7 +179,7 @@ impl Auth0 {
     }
 
     fn refuse(&self, denied: Denied) -> Refusal {
-        self.refusal(denied.error, denied.dpop)
+        self.refusal(&denied.error, denied.dpop)
     }
 }
 
@@ -360,7 +278,9 @@ fn scope_tokens<I: IntoIterator<Item = S>, S: Into<String>>(what: &str, values: 
         }
         let parts: Vec<&str> = v.split([',', ' ']).filter(|part| !part.is_empty()).collect();
         if parts.len() > 1 && parts.iter().all(|part| is_scope_token(part)) {
-            panic!("Requirement::{what}: {v:?} is a list in one value, expected one scope per value, like {parts:?}");
+            panic!(
+                "Requirement::{what}: {v:?} is a list in one value, expected one scope per value, like {parts:?}"
+            );
         }
         panic!(
             "Requirement::{what}: {v:?} is not an RFC 6749 scope-token \
@@ -401,7 +321,11 @@ mod tests {
         );
         let busy = Refusal::from(AuthError::Unavailable("later"));
         assert_eq!(
-            (busy.status, busy.header("retry-after"), busy.header("www-authenticate")),
+            (
+                busy.status,
+                busy.header("retry-after"),
+                busy.header("www-authenticate")
+            ),
             (503, Some("30"), None)
         );
     }
@@ -420,12 +344,26 @@ mod tests {
             "scope": "read:messages", "permissions": ["p"], "acr": "mfa", "auth_time": 100,
         });
         let claims = TokenClaims::from_payload(&serde_json::to_vec(&payload).unwrap()).unwrap();
-        assert!(Requirement::new().scopes(["read:messages"]).check(&claims, 0).is_ok());
+        assert!(
+            Requirement::new()
+                .scopes(["read:messages"])
+                .check(&claims, 0)
+                .is_ok()
+        );
         let missing = Requirement::new().scopes(["write:messages"]).check(&claims, 0);
-        assert!(matches!(missing, Err(AuthError::InsufficientScope { ref required, .. }) if required == "write:messages"));
-        assert!(Requirement::new().any_scopes(["x", "read:messages"]).check(&claims, 0).is_ok());
+        assert!(
+            matches!(missing, Err(AuthError::InsufficientScope { ref required, .. }) if required == "write:messages")
+        );
+        assert!(
+            Requirement::new()
+                .any_scopes(["x", "read:messages"])
+                .check(&claims, 0)
+                .is_ok()
+        );
         assert!(Requirement::new().permissions(["q"]).check(&claims, 0).is_err());
-        let step_up = Requirement::new().acr_values(["mfa"]).max_age(std::time::Duration::from_secs(60));
+        let step_up = Requirement::new()
+            .acr_values(["mfa"])
+            .max_age(std::time::Duration::from_secs(60));
         assert!(step_up.check(&claims, 150).is_ok());
         assert_eq!(step_up.check(&claims, 200).map_err(|e| e.status()), Err(401));
     }
@@ -475,7 +413,9 @@ mod nonce_tests {
         let issuer = TestIssuer::start();
         let t = (crate::verify::now() / 60) * 60 + 5;
         CLOCK.store(t, Ordering::Relaxed);
-        let mut config = issuer.config("https://api.test").dpop_nonce_secrets([vec![5u8; 32]]);
+        let mut config = issuer
+            .config("https://api.test")
+            .dpop_nonce_secrets([vec![5u8; 32]]);
         config.clock = clock;
         let auth0 = Auth0::new(config).unwrap();
         let key = DpopKey::generate();
@@ -488,19 +428,32 @@ mod nonce_tests {
             .sign();
         let old = auth0.dpop_nonce().unwrap();
         let request = |now: i64, nonce: Option<&str>| {
-            let mut proof = key.proof("GET", "http://api.test/a").access_token(&token).issued_at(now);
+            let mut proof = key
+                .proof("GET", "http://api.test/a")
+                .access_token(&token)
+                .issued_at(now);
             if let Some(nonce) = nonce {
                 proof = proof.nonce(nonce);
             }
-            Request(vec![("authorization", format!("DPoP {token}")), ("dpop", proof.sign())])
+            Request(vec![
+                ("authorization", format!("DPoP {token}")),
+                ("dpop", proof.sign()),
+            ])
         };
         let fresh = auth0.authenticate_request(&request(t, Some(&old))).await.unwrap();
         assert!(!fresh.renews_nonce());
         CLOCK.store(t + 60, Ordering::Relaxed);
-        let stale = auth0.authenticate_request(&request(t + 60, Some(&old))).await.unwrap();
+        let stale = auth0
+            .authenticate_request(&request(t + 60, Some(&old)))
+            .await
+            .unwrap();
         assert!(stale.renews_nonce());
-        let refused = auth0.authenticate_request(&request(t + 60, None)).await.unwrap_err();
-        assert_eq!((refused.status, refused.error.code()), (401, "use_dpop_nonce"));
+        let refused = auth0
+            .authenticate_request(&request(t + 60, None))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status, 401);
+        assert!(refused.body.contains("\"use_dpop_nonce\""), "{refused:?}");
         assert_eq!(refused.header("dpop-nonce"), auth0.dpop_nonce().as_deref());
         assert_ne!(refused.header("dpop-nonce"), Some(old.as_str()));
     }

@@ -23,6 +23,7 @@ mod metadata;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod observe;
+mod refusal;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
@@ -33,7 +34,7 @@ pub use actix::{
     AccessToken, DpopNonces, DpopNoncesMiddleware, RequireAuth, RequireAuthMiddleware,
     protected_resource_metadata,
 };
-pub use adapter::{Authenticating, Refusal, Requirement, Verified};
+pub use adapter::{Authenticating, Requirement, Verified};
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
@@ -54,6 +55,7 @@ pub use exchange::{
 };
 pub use health::{IssuerReadiness, KeysState, Readiness, StoreState};
 pub use metadata::ResourceMetadata;
+pub use refusal::Refusal;
 pub use verify::{Auth0, RequestParts};
 
 static GLOBAL: OnceLock<Auth0> = OnceLock::new();

@@ -30,7 +30,10 @@ pub fn router(auth0: Option<Auth0>) -> Router {
     };
     let mut router = Router::new()
         .route("/api/public", get(public))
-        .route("/api/private", get(private).route_layer(protect(Auth0Layer::new())))
+        .route(
+            "/api/private",
+            get(private).route_layer(protect(Auth0Layer::new())),
+        )
         .route(
             "/api/private-scoped",
             get(private_scoped).route_layer(protect(Auth0Layer::new().scopes(["read:messages"]))),

@@ -117,8 +117,9 @@ pub fn nonce_secret() -> Vec<Vec<u8>> {
 pub fn init(port: u16) -> std::io::Result<Option<TestIssuer>> {
     // The embedded issuer's keys are cached before the port is bound; a tenant's with AUTH0_WARM_UP.
     let nonces = nonce_secret();
-    let issuer =
-        crate::init_auth0_with(AUDIENCE, |_, config| config.warm_up(true).dpop_nonce_secrets(nonces.clone()))?;
+    let issuer = crate::init_auth0_with(AUDIENCE, |_, config| {
+        config.warm_up(true).dpop_nonce_secrets(nonces.clone())
+    })?;
     match &issuer {
         Some(issuer) => print_try_it(issuer, port, &nonces),
         None => println!("Verifying tokens of your tenant; listening on http://localhost:{port}"),

@@ -54,12 +54,16 @@ impl Api {
     }
 
     pub async fn bearer(&self, path: &str, token: &str) -> Answer {
-        self.get(path, &[("authorization", &format!("Bearer {token}"))]).await
+        self.get(path, &[("authorization", &format!("Bearer {token}"))])
+            .await
     }
 
     pub async fn dpop(&self, path: &str, token: &str, proof: &str) -> Answer {
-        self.get(path, &[("authorization", &format!("DPoP {token}")), ("dpop", proof)])
-            .await
+        self.get(
+            path,
+            &[("authorization", &format!("DPoP {token}")), ("dpop", proof)],
+        )
+        .await
     }
 }
 
@@ -73,7 +77,12 @@ async fn get(http: &reqwest::Client, url: &str, headers: &[(&str, &str)]) -> Ans
     let headers = resp
         .headers()
         .iter()
-        .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("<not ASCII>").to_owned()))
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                v.to_str().unwrap_or("<not ASCII>").to_owned(),
+            )
+        })
         .collect();
     let text = resp.text().await.expect("body");
     let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
@@ -96,7 +105,10 @@ pub struct Answer {
 
 impl Answer {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn error(&self) -> Option<&str> {
@@ -104,7 +116,9 @@ impl Answer {
     }
 
     pub fn description(&self) -> &str {
-        self.body["detail"]["error_description"].as_str().unwrap_or_default()
+        self.body["detail"]["error_description"]
+            .as_str()
+            .unwrap_or_default()
     }
 
     /// A refusal, exactly: status, error code, challenge (or none), and the headers every refusal
@@ -116,19 +130,26 @@ impl Answer {
         assert_eq!(self.header("cache-control"), Some("no-store"), "{self:?}");
         assert_eq!(self.header("content-type"), Some("application/json"), "{self:?}");
         assert_eq!(self.header("retry-after"), None, "{self:?}");
-        let members: Vec<&String> = self.body["detail"].as_object().map(|o| o.keys().collect()).unwrap_or_default();
+        let members: Vec<&String> = self.body["detail"]
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
         assert_eq!(members, ["error", "error_description"], "{self:?}");
     }
 }
 
 /// The challenge of a Bearer request refused with `error`, both schemes accepted.
 pub fn on_bearer(error: &str, description: &str, extra: &str) -> String {
-    format!("Bearer realm=\"api\", error=\"{error}\", error_description=\"{description}\"{extra}, DPoP algs=\"ES256\"")
+    format!(
+        "Bearer realm=\"api\", error=\"{error}\", error_description=\"{description}\"{extra}, DPoP algs=\"ES256\""
+    )
 }
 
 /// The challenge of a DPoP request (or a proof) refused with `error`, both schemes accepted.
 pub fn on_dpop(error: &str, description: &str) -> String {
-    format!("Bearer realm=\"api\", DPoP error=\"{error}\", error_description=\"{description}\", algs=\"ES256\"")
+    format!(
+        "Bearer realm=\"api\", DPoP error=\"{error}\", error_description=\"{description}\", algs=\"ES256\""
+    )
 }
 
 pub fn now() -> i64 {
@@ -159,30 +180,59 @@ pub async fn private_without_a_token_gets_the_bare_challenge(serve: Serve) {
 
 pub async fn a_valid_bearer_token_passes(serve: Serve) {
     let api = Api::start(serve, |c| c);
-    let token = api.issuer.token().audience(AUDIENCE).subject("auth0|alice").sign();
+    let token = api
+        .issuer
+        .token()
+        .audience(AUDIENCE)
+        .subject("auth0|alice")
+        .sign();
     let answer = api.bearer("/api/private", &token).await;
     assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(answer.body, examples::quickstart::private_message("auth0|alice"));
     assert_eq!(answer.header("dpop-nonce"), None);
-    let scoped = api.issuer.token().audience(AUDIENCE).subject("auth0|alice").scope("read:messages").sign();
+    let scoped = api
+        .issuer
+        .token()
+        .audience(AUDIENCE)
+        .subject("auth0|alice")
+        .scope("read:messages")
+        .sign();
     let answer = api.bearer("/api/private-scoped", &scoped).await;
     assert_eq!(answer.status, 200, "{answer:?}");
-    assert_eq!(answer.body, examples::quickstart::private_scoped_message("auth0|alice"));
+    assert_eq!(
+        answer.body,
+        examples::quickstart::private_scoped_message("auth0|alice")
+    );
 }
 
 pub async fn an_expired_token_is_invalid(serve: Serve) {
     let api = Api::start(serve, |c| c);
     let t = now();
-    let token = api.issuer.token().audience(AUDIENCE).issued_at(t - 7200).expires_at(t - 3600).sign();
+    let token = api
+        .issuer
+        .token()
+        .audience(AUDIENCE)
+        .issued_at(t - 7200)
+        .expires_at(t - 3600)
+        .sign();
     let answer = api.bearer("/api/private", &token).await;
     let description = "the access token has expired";
-    answer.assert_refused(401, "invalid_token", Some(&on_bearer("invalid_token", description, "")));
+    answer.assert_refused(
+        401,
+        "invalid_token",
+        Some(&on_bearer("invalid_token", description, "")),
+    );
     assert_eq!(answer.description(), description);
 }
 
 pub async fn a_missing_scope_is_insufficient_scope(serve: Serve) {
     let api = Api::start(serve, |c| c);
-    let token = api.issuer.token().audience(AUDIENCE).scope("write:messages").sign();
+    let token = api
+        .issuer
+        .token()
+        .audience(AUDIENCE)
+        .scope("write:messages")
+        .sign();
     let answer = api.bearer("/api/private-scoped", &token).await;
     let description = "the access token lacks a required scope";
     let challenge = on_bearer("insufficient_scope", description, ", scope=\"read:messages\"");
@@ -191,18 +241,34 @@ pub async fn a_missing_scope_is_insufficient_scope(serve: Serve) {
 
 pub async fn a_malformed_authorization_is_a_bad_request(serve: Serve) {
     let api = Api::start(serve, |c| c);
-    let answer = api.get("/api/private", &[("authorization", "Bearer not a token")]).await;
+    let answer = api
+        .get("/api/private", &[("authorization", "Bearer not a token")])
+        .await;
     let description = "the Authorization header is malformed";
-    answer.assert_refused(400, "invalid_request", Some(&on_bearer("invalid_request", description, "")));
+    answer.assert_refused(
+        400,
+        "invalid_request",
+        Some(&on_bearer("invalid_request", description, "")),
+    );
     let answer = api.get("/api/private", &[("authorization", "Bearer")]).await;
     let description = "the Authorization header has no token";
-    answer.assert_refused(400, "invalid_request", Some(&on_bearer("invalid_request", description, "")));
+    answer.assert_refused(
+        400,
+        "invalid_request",
+        Some(&on_bearer("invalid_request", description, "")),
+    );
 }
 
 pub async fn dpop_passes_once_and_binds_the_token(serve: Serve) {
     let api = Api::start(serve, |c| c);
     let key = DpopKey::generate();
-    let token = api.issuer.token().audience(AUDIENCE).subject("auth0|bob").bind_to(&key).sign();
+    let token = api
+        .issuer
+        .token()
+        .audience(AUDIENCE)
+        .subject("auth0|bob")
+        .bind_to(&key)
+        .sign();
     let proof = key
         .proof("GET", &api.url("/api/private"))
         .access_token(&token)
@@ -213,10 +279,18 @@ pub async fn dpop_passes_once_and_binds_the_token(serve: Serve) {
     // The same proof again: a replay.
     let answer = api.dpop("/api/private", &token, &proof).await;
     let description = "the DPoP proof has already been used";
-    answer.assert_refused(401, "invalid_dpop_proof", Some(&on_dpop("invalid_dpop_proof", description)));
+    answer.assert_refused(
+        401,
+        "invalid_dpop_proof",
+        Some(&on_dpop("invalid_dpop_proof", description)),
+    );
     // The bound token without its proof, as a Bearer token.
     let answer = api.bearer("/api/private", &token).await;
-    assert_eq!((answer.status, answer.error()), (401, Some("invalid_token")), "{answer:?}");
+    assert_eq!(
+        (answer.status, answer.error()),
+        (401, Some("invalid_token")),
+        "{answer:?}"
+    );
     let challenge = on_bearer("invalid_token", answer.description(), "");
     answer.assert_refused(401, "invalid_token", Some(&challenge));
 }
@@ -230,7 +304,10 @@ pub async fn dpop_nonces_are_asked_for_then_accepted(serve: Serve) {
     let answer = api.dpop("/api/private", &token, &proof).await;
     let challenge = on_dpop("use_dpop_nonce", answer.description());
     answer.assert_refused(401, "use_dpop_nonce", Some(&challenge));
-    let nonce = answer.header("dpop-nonce").expect("a DPoP-Nonce header").to_owned();
+    let nonce = answer
+        .header("dpop-nonce")
+        .expect("a DPoP-Nonce header")
+        .to_owned();
     assert_eq!(Some(&nonce), api.auth0.dpop_nonce().as_ref());
     let retry = key.proof("GET", &url).access_token(&token).nonce(&nonce).sign();
     let answer = api.dpop("/api/private", &token, &retry).await;
