@@ -13,18 +13,11 @@
 //! The router is in `examples/src/axum_quickstart.rs`, shared with the tests that check that it
 //! answers exactly as the Actix quickstart does.
 
-use axum::serve::ListenerExt as _;
-
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let port = examples::port(3000);
     // The embedded issuer (when there is no tenant) lives as long as the server.
     let _issuer = examples::quickstart::init(port)?;
-    // Answers leave at once, as Actix sends them (TCP_NODELAY).
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await?
-        .tap_io(|stream| {
-            let _ = stream.set_nodelay(true);
-        });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     axum::serve(listener, examples::axum_quickstart::router(None)).await
 }
