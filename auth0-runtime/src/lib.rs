@@ -8,6 +8,7 @@
 use std::sync::OnceLock;
 
 mod actix;
+mod adapter;
 mod algorithm;
 mod answer;
 mod auth0;
@@ -34,6 +35,7 @@ pub use actix::{
     AccessToken, DpopNonces, DpopNoncesMiddleware, RequireAuth, RequireAuthMiddleware,
     protected_resource_metadata,
 };
+pub use adapter::{Authenticating, Requirement, Verified};
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use answer::{AuthError, ConfigError, Refusal};
 pub use auth0::Auth0;

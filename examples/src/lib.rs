@@ -3,7 +3,9 @@
 
 use auth0_runtime::testing::TestIssuer;
 
+pub mod axum_quickstart;
 pub mod dpop_recipe;
+pub mod quickstart;
 
 /// Configures the global validator for `audience`. Returns the embedded issuer when there is no
 /// tenant configured; keep it alive as long as the server runs. A bad setting ends the program

@@ -1,0 +1,114 @@
+// The crate's page is its README: every example in it compiles as a doctest.
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs)]
+
+mod extract;
+mod layer;
+mod respond;
+
+use std::net::SocketAddr;
+
+use auth0_runtime::{Auth0, RequestParts};
+use axum::extract::{ConnectInfo, OriginalUri};
+use http::header::{self, HeaderValue};
+use http::{Extensions, HeaderMap, Method, Uri};
+
+pub use auth0_runtime;
+pub use extract::{AccessToken, Claims, Validator};
+pub use layer::{Auth0Layer, Auth0Service};
+pub use respond::{ExchangeFailure, ReadinessResponse, Rejection, protected_resource_metadata, readiness};
+
+/// The verification of this request, stored in its extensions by the layer or by the first
+/// extractor that verified it: later extractors reuse it.
+#[derive(Clone)]
+struct Done {
+    by: Auth0,
+    verified: auth0_runtime::Verified,
+    /// The `Authorization` value that was verified (a reference-counted handle): [`AccessToken`]
+    /// hands out this token even if a later layer edits the request's headers.
+    authorization: Option<HeaderValue>,
+}
+
+/// What the verifier reads of a request (or of its parts, in an extractor).
+struct Head<'a> {
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    extensions: &'a Extensions,
+}
+
+impl<'a> Head<'a> {
+    fn of_request<B>(req: &'a http::Request<B>) -> Self {
+        Self {
+            method: req.method(),
+            uri: req.uri(),
+            headers: req.headers(),
+            extensions: req.extensions(),
+        }
+    }
+
+    fn of_parts(parts: &'a http::request::Parts) -> Self {
+        Self {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+            extensions: &parts.extensions,
+        }
+    }
+}
+
+impl RequestParts for Head<'_> {
+    fn method(&self) -> &str {
+        self.method.as_str()
+    }
+
+    fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers.get_all(name).into_iter().map(HeaderValue::as_bytes)
+    }
+
+    fn scheme(&self) -> &str {
+        // hyper gives a server request its scheme only in absolute form; TLS terminated in front
+        // of the app is told by `X-Forwarded-Proto` (with `trust_proxy`) or the public origins.
+        self.uri.scheme_str().unwrap_or("http")
+    }
+
+    fn host(&self) -> &str {
+        match self.headers.get(header::HOST) {
+            // A Host that is not visible ASCII must not fall back to anything: "" is refused.
+            Some(host) => host.to_str().unwrap_or_default(),
+            // HTTP/2 sends `:authority`, which hyper puts in the URI.
+            None => self.uri.authority().map_or("", |a| a.as_str()),
+        }
+    }
+
+    fn path(&self) -> &str {
+        // A nested router sees its own part of the path; the proof signs the whole.
+        match self.extensions.get::<OriginalUri>() {
+            Some(OriginalUri(original)) => original.path(),
+            None => self.uri.path(),
+        }
+    }
+
+    fn peer(&self) -> Option<std::net::IpAddr> {
+        self.extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip())
+    }
+
+    fn headers(&self) -> Vec<(String, Vec<u8>)> {
+        self.headers
+            .iter()
+            .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
+            .collect()
+    }
+}
+
+/// The validator for a request without a verification: the one a layer or an
+/// `Extension<Auth0>` put in its extensions, else the global one.
+fn validator(extensions: &Extensions) -> Option<Auth0> {
+    match extensions.get::<Done>() {
+        Some(done) => Some(done.by.clone()),
+        None => extensions.get::<Auth0>().or_else(|| Auth0::global()).cloned(),
+    }
+}

@@ -1,0 +1,460 @@
+//! What an adapter for another framework needs (the `auth0-axum` crate is one): a verification
+//! that outlives the borrowed request, the refusal rendered as plain status, headers and body, a
+//! route's requirement and its check, and whether a success should carry a renewed DPoP nonce.
+//! Nothing here names a framework type.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use serde::de::DeserializeOwned;
+
+use crate::claims::{Claims, Scheme, TokenClaims};
+use crate::verify::{Denied, Verification};
+use crate::{Auth0, AuthError, Refusal, RequestParts};
+
+/// Renders with the default challenges (Bearer and DPoP, `algs="ES256"`, no metadata), as
+/// `AuthError`'s Actix `ResponseError` does: for a refusal with no validator to render it (none
+/// configured). A validator's refusals come from [`Auth0::refusal`].
+impl From<AuthError> for Refusal {
+    fn from(error: AuthError) -> Self {
+        Self::default_for(&error)
+    }
+}
+
+/// A successful verification, as an adapter keeps it for the request's handlers: the token's
+/// claims, the scheme it came with, and whether the answer should carry a renewed `DPoP-Nonce`.
+#[derive(Debug, Clone)]
+pub struct Verified(crate::verify::Verified);
+
+impl Verified {
+    /// The standard claims (shared: cheap to clone and keep beyond the request).
+    pub fn token(&self) -> &Arc<TokenClaims> {
+        &self.0.claims
+    }
+
+    /// The scheme the request used.
+    pub fn scheme(&self) -> Scheme {
+        self.0.scheme
+    }
+
+    /// DPoP server nonces are on and the proof carried the previous step's nonce: the successful
+    /// answer should carry the current one ([`Auth0::dpop_nonce`]) in a `DPoP-Nonce` header, so
+    /// the client moves on without a 401.
+    pub fn renews_nonce(&self) -> bool {
+        self.0.renew_nonce
+    }
+
+    /// The claims, with the token's non-registered claims read as `T`.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidToken`] when the custom claims do not have `T`'s shape.
+    pub fn claims<T: DeserializeOwned + 'static>(&self) -> Result<Claims<T>, AuthError> {
+        let custom = self.0.claims.custom::<T>().map_err(|_| {
+            AuthError::InvalidToken("the access token's custom claims do not have the expected shape")
+        })?;
+        Ok(Claims::new(Arc::clone(&self.0.claims), self.0.scheme, custom))
+    }
+}
+
+/// The verification of one request, independent of the request it was started from: `Send` and
+/// `'static`, ready at once when the signing key is cached (no lock, no I/O), so an adapter can
+/// move it into its own future. Made by [`Auth0::authenticate_request`].
+#[must_use = "a verification does nothing unless awaited"]
+pub struct Authenticating {
+    state: State,
+}
+
+enum State {
+    Ready(Option<Result<Verified, Refusal>>),
+    Waiting {
+        future: Pin<Box<dyn Future<Output = Result<crate::verify::Verified, Denied>> + Send>>,
+        auth0: Auth0,
+    },
+}
+
+impl std::fmt::Debug for Authenticating {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.state {
+            State::Ready(_) => "ready",
+            State::Waiting { .. } => "waiting",
+        };
+        f.debug_struct("Authenticating").field("state", &state).finish()
+    }
+}
+
+impl Authenticating {
+    /// The outcome, if decided without waiting (the signing key was cached): lets an adapter
+    /// skip a future on the hot path. `Err(self)` when it has to be awaited.
+    ///
+    /// # Errors
+    /// `self`, unchanged, when the verification waits on a key fetch, the replay store or the
+    /// domains resolver.
+    pub fn now_or_later(self) -> Result<Result<Verified, Refusal>, Self> {
+        match self.state {
+            State::Ready(Some(result)) => Ok(result),
+            state => Err(Self { state }),
+        }
+    }
+}
+
+impl Future for Authenticating {
+    type Output = Result<Verified, Refusal>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.state {
+            State::Ready(result) => match result.take() {
+                Some(result) => Poll::Ready(result),
+                None => Poll::Pending,
+            },
+            State::Waiting { future, auth0 } => {
+                let result = std::task::ready!(future.as_mut().poll(cx));
+                Poll::Ready(result.map(Verified).map_err(|denied| auth0.refuse(denied)))
+            }
+        }
+    }
+}
+
+impl Auth0 {
+    /// The process-wide validator installed by [`crate::init`] or [`crate::init_from_env`], if
+    /// any: the one an adapter falls back on when the app gives it none.
+    pub fn global() -> Option<&'static Auth0> {
+        crate::GLOBAL.get()
+    }
+
+    /// Whether `other` is this validator (a clone of it), not merely one configured alike: an
+    /// adapter reuses a request's verification only under the validator that did it.
+    pub fn same_as(&self, other: &Auth0) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// Verifies a request given as plain parts, for another framework's adapter: everything is
+    /// read from `req` now, so the returned future borrows nothing (`Send + 'static`). Unlike
+    /// [`Auth0::authenticate`], a refusal comes rendered ([`Refusal`]) under this validator's
+    /// configuration, and a success says whether its answer renews the DPoP nonce. Route
+    /// requirements are checked apart, with [`Auth0::authorize`].
+    ///
+    /// Logged, traced and counted (with the `metrics` feature) like the Actix adapter's
+    /// verifications.
+    pub fn authenticate_request(&self, req: &impl RequestParts) -> Authenticating {
+        let state = match self.verify(req) {
+            Verification::Done(result) => {
+                State::Ready(Some(result.map(Verified).map_err(|denied| self.refuse(denied))))
+            }
+            Verification::Later(future) => State::Waiting {
+                future,
+                auth0: self.clone(),
+            },
+        };
+        Authenticating { state }
+    }
+
+    /// Checks a verified request against a route's requirement (scopes, permissions, step-up),
+    /// with this validator's clock.
+    ///
+    /// # Errors
+    /// 403 `insufficient_scope` with the required scopes in the challenge, or 401
+    /// `insufficient_user_authentication` with `acr_values`/`max_age`, rendered under this
+    /// validator's configuration.
+    pub fn authorize(&self, verified: &Verified, requirement: &Requirement) -> Result<(), Refusal> {
+        requirement.check(verified.token(), self.now()).map_err(|error| {
+            if let AuthError::InsufficientScope { required, .. } = &error {
+                tracing::debug!(
+                    target: "auth0_runtime",
+                    required = %required,
+                    scope = ?verified.token().scope,
+                    permissions = ?verified.token().permissions,
+                    "request refused: the route requires more than the token grants"
+                );
+            }
+            self.refusal(&error, verified.scheme() == Scheme::Dpop)
+        })
+    }
+
+    /// The RFC 9728 metadata document as JSON, rendered once at startup, when published: the body
+    /// an adapter's metadata handler serves (with `Cache-Control: max-age=3600`).
+    pub fn resource_metadata_document(&self) -> Option<&str> {
+        self.resource_metadata_json()
+    }
+
+    fn refuse(&self, denied: Denied) -> Refusal {
+        self.refusal(&denied.error, denied.dpop)
+    }
+}
+
+/// What a route requires of a verified token, beyond being valid: the framework-neutral form of
+/// [`RequireAuth`](crate::RequireAuth)'s options, checked by [`Auth0::authorize`].
+///
+/// ```
+/// use std::time::Duration;
+/// use auth0_runtime::Requirement;
+///
+/// let admin = Requirement::new()
+///     .scopes(["read:users", "write:users"])
+///     .acr_values(["http://schemas.openid.net/pape/policies/2007/06/multi-factor"])
+///     .max_age(Duration::from_secs(300));
+/// # let _ = admin;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use]
+pub struct Requirement {
+    all_scopes: Arc<[String]>,
+    any_scopes: Arc<[String]>,
+    permissions: Arc<[String]>,
+    acr_values: Arc<[String]>,
+    max_age: Option<u64>,
+}
+
+impl Requirement {
+    /// A valid access token, nothing more.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Scopes the token must all have (RFC 6749 `scope`, exact match), one scope per value.
+    ///
+    /// # Panics
+    /// On an empty list or a value that is not an RFC 6749 scope-token (printable ASCII other
+    /// than space, `"` and `\`); a list written as one value (`"read:a, write:b"`) is refused with
+    /// the list to write instead. Requirements are built at startup: the mistake shows at once.
+    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.all_scopes = scope_tokens("scopes", scopes);
+        self
+    }
+
+    /// Scopes of which the token must have at least one.
+    ///
+    /// # Panics
+    /// As [`Self::scopes`].
+    pub fn any_scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.any_scopes = scope_tokens("any_scopes", scopes);
+        self
+    }
+
+    /// Auth0 RBAC permissions the token must all carry.
+    ///
+    /// # Panics
+    /// As [`Self::scopes`].
+    pub fn permissions<I: IntoIterator<Item = S>, S: Into<String>>(mut self, permissions: I) -> Self {
+        self.permissions = scope_tokens("permissions", permissions);
+        self
+    }
+
+    /// Step-up (RFC 9470): the token's `acr` must be one of these authentication context classes.
+    ///
+    /// # Panics
+    /// As [`Self::scopes`].
+    pub fn acr_values<I: IntoIterator<Item = S>, S: Into<String>>(mut self, values: I) -> Self {
+        self.acr_values = scope_tokens("acr_values", values);
+        self
+    }
+
+    /// Step-up (RFC 9470): the token's `auth_time` must be at most `max_age` ago (whole seconds).
+    pub fn max_age(mut self, max_age: std::time::Duration) -> Self {
+        self.max_age = Some(max_age.as_secs());
+        self
+    }
+
+    /// Checks `claims` at `now` (Unix seconds): step-up first, then scopes (all, then any), then
+    /// permissions.
+    ///
+    /// # Errors
+    /// [`AuthError::InsufficientUserAuthentication`] or [`AuthError::InsufficientScope`], naming
+    /// what the route requires.
+    pub fn check(&self, claims: &TokenClaims, now: i64) -> Result<(), AuthError> {
+        crate::policy::authorize_step_up(claims, &self.acr_values, self.max_age, now)?;
+        crate::policy::authorize(claims, &self.all_scopes, &self.any_scopes, &self.permissions)
+    }
+}
+
+/// Checks a requirement's values once, when it is built (the rules of `RequireAuth`).
+fn scope_tokens<I: IntoIterator<Item = S>, S: Into<String>>(what: &str, values: I) -> Arc<[String]> {
+    let values: Arc<[String]> = values.into_iter().map(Into::into).collect();
+    assert!(!values.is_empty(), "Requirement::{what} needs at least one value");
+    for v in values.iter() {
+        if is_scope_token(v) {
+            continue;
+        }
+        let parts: Vec<&str> = v.split([',', ' ']).filter(|part| !part.is_empty()).collect();
+        if parts.len() > 1 && parts.iter().all(|part| is_scope_token(part)) {
+            panic!(
+                "Requirement::{what}: {v:?} is a list in one value, expected one scope per value, like {parts:?}"
+            );
+        }
+        panic!(
+            "Requirement::{what}: {v:?} is not an RFC 6749 scope-token \
+             (printable ASCII other than space, '\"' and '\\')"
+        );
+    }
+    values
+}
+
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+fn is_scope_token(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_rendering_is_the_actix_default() {
+        let refusal = Refusal::from(AuthError::InvalidToken("the access token has expired"));
+        assert_eq!(refusal.status, 401);
+        assert_eq!(
+            refusal.header("www-authenticate"),
+            Some(
+                "Bearer realm=\"api\", error=\"invalid_token\", \
+                 error_description=\"the access token has expired\", DPoP algs=\"ES256\""
+            )
+        );
+        assert_eq!(refusal.header("cache-control"), Some("no-store"));
+        assert_eq!(
+            refusal.body,
+            r#"{"detail":{"error":"invalid_token","error_description":"the access token has expired"}}"#
+        );
+        let busy = Refusal::from(AuthError::Unavailable("later"));
+        assert_eq!(
+            (
+                busy.status,
+                busy.header("retry-after"),
+                busy.header("www-authenticate")
+            ),
+            (503, Some("30"), None)
+        );
+    }
+
+    #[test]
+    fn requirements_refuse_lists_in_one_value() {
+        assert!(std::panic::catch_unwind(|| Requirement::new().scopes(["a, b"])).is_err());
+        assert!(std::panic::catch_unwind(|| Requirement::new().scopes(Vec::<String>::new())).is_err());
+        assert_eq!(Requirement::new().scopes(["a,b"]).all_scopes.len(), 1);
+    }
+
+    #[test]
+    fn requirements_check_scopes_then_any_then_permissions() {
+        let payload = serde_json::json!({
+            "iss": "https://t/", "sub": "u", "aud": "a", "exp": 2_000_000_000, "iat": 1,
+            "scope": "read:messages", "permissions": ["p"], "acr": "mfa", "auth_time": 100,
+        });
+        let claims = TokenClaims::from_payload(&serde_json::to_vec(&payload).unwrap()).unwrap();
+        assert!(
+            Requirement::new()
+                .scopes(["read:messages"])
+                .check(&claims, 0)
+                .is_ok()
+        );
+        let missing = Requirement::new().scopes(["write:messages"]).check(&claims, 0);
+        assert!(
+            matches!(missing, Err(AuthError::InsufficientScope { ref required, .. }) if required == "write:messages")
+        );
+        assert!(
+            Requirement::new()
+                .any_scopes(["x", "read:messages"])
+                .check(&claims, 0)
+                .is_ok()
+        );
+        assert!(Requirement::new().permissions(["q"]).check(&claims, 0).is_err());
+        let step_up = Requirement::new()
+            .acr_values(["mfa"])
+            .max_age(std::time::Duration::from_secs(60));
+        assert!(step_up.check(&claims, 150).is_ok());
+        assert_eq!(step_up.check(&claims, 200).map_err(|e| e.status()), Err(401));
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod nonce_tests {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use super::*;
+    use crate::testing::{DpopKey, TestIssuer};
+
+    static CLOCK: AtomicI64 = AtomicI64::new(0);
+
+    fn clock() -> i64 {
+        CLOCK.load(Ordering::Relaxed)
+    }
+
+    struct Request(Vec<(&'static str, String)>);
+
+    impl RequestParts for Request {
+        fn method(&self) -> &str {
+            "GET"
+        }
+        fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+            self.0
+                .iter()
+                .filter(move |(n, _)| *n == name)
+                .map(|(_, v)| v.as_bytes())
+        }
+        fn scheme(&self) -> &str {
+            "http"
+        }
+        fn host(&self) -> &str {
+            "api.test"
+        }
+        fn path(&self) -> &str {
+            "/a"
+        }
+    }
+
+    /// A proof with last step's nonce passes and says the answer renews the nonce; one with the
+    /// current nonce does not; one without is refused with the nonce in the refusal's headers.
+    #[tokio::test]
+    async fn verifications_say_when_the_nonce_is_renewed() {
+        let issuer = TestIssuer::start();
+        let t = (crate::clock::now() / 60) * 60 + 5;
+        CLOCK.store(t, Ordering::Relaxed);
+        let mut config = issuer
+            .config("https://api.test")
+            .dpop_nonce_secrets([vec![5u8; 32]]);
+        config.clock = clock;
+        let auth0 = Auth0::new(config).unwrap();
+        let key = DpopKey::generate();
+        let token = issuer
+            .token()
+            .audience("https://api.test")
+            .bind_to(&key)
+            .issued_at(t - 10)
+            .expires_at(t + 3600)
+            .sign();
+        let old = auth0.dpop_nonce().unwrap();
+        let request = |now: i64, nonce: Option<&str>| {
+            let mut proof = key
+                .proof("GET", "http://api.test/a")
+                .access_token(&token)
+                .issued_at(now);
+            if let Some(nonce) = nonce {
+                proof = proof.nonce(nonce);
+            }
+            Request(vec![
+                ("authorization", format!("DPoP {token}")),
+                ("dpop", proof.sign()),
+            ])
+        };
+        let fresh = auth0.authenticate_request(&request(t, Some(&old))).await.unwrap();
+        assert!(!fresh.renews_nonce());
+        CLOCK.store(t + 60, Ordering::Relaxed);
+        let stale = auth0
+            .authenticate_request(&request(t + 60, Some(&old)))
+            .await
+            .unwrap();
+        assert!(stale.renews_nonce());
+        let refused = auth0
+            .authenticate_request(&request(t + 60, None))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status, 401);
+        assert!(refused.body.contains("\"use_dpop_nonce\""), "{refused:?}");
+        assert_eq!(refused.header("dpop-nonce"), auth0.dpop_nonce().as_deref());
+        assert_ne!(refused.header("dpop-nonce"), Some(old.as_str()));
+    }
+}
