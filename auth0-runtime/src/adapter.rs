@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 use serde::de::DeserializeOwned;
 
 use crate::claims::{Claims, Scheme, TokenClaims};
+use crate::policy::Requirement;
 use crate::verify::{Denied, Verification};
 use crate::{Auth0, AuthError, Refusal, RequestParts};
 
@@ -181,121 +182,6 @@ impl Auth0 {
     fn refuse(&self, denied: Denied) -> Refusal {
         self.refusal(&denied.error, denied.dpop)
     }
-}
-
-/// What a route requires of a verified token, beyond being valid: the framework-neutral form of
-/// [`RequireAuth`](crate::RequireAuth)'s options, checked by [`Auth0::authorize`].
-///
-/// ```
-/// use std::time::Duration;
-/// use auth0_runtime::Requirement;
-///
-/// let admin = Requirement::new()
-///     .scopes(["read:users", "write:users"])
-///     .acr_values(["http://schemas.openid.net/pape/policies/2007/06/multi-factor"])
-///     .max_age(Duration::from_secs(300));
-/// # let _ = admin;
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[must_use]
-pub struct Requirement {
-    all_scopes: Arc<[String]>,
-    any_scopes: Arc<[String]>,
-    permissions: Arc<[String]>,
-    acr_values: Arc<[String]>,
-    max_age: Option<u64>,
-}
-
-impl Requirement {
-    /// A valid access token, nothing more.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Scopes the token must all have (RFC 6749 `scope`, exact match), one scope per value.
-    ///
-    /// # Panics
-    /// On an empty list or a value that is not an RFC 6749 scope-token (printable ASCII other
-    /// than space, `"` and `\`); a list written as one value (`"read:a, write:b"`) is refused with
-    /// the list to write instead. Requirements are built at startup: the mistake shows at once.
-    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
-        self.all_scopes = scope_tokens("scopes", scopes);
-        self
-    }
-
-    /// Scopes of which the token must have at least one.
-    ///
-    /// # Panics
-    /// As [`Self::scopes`].
-    pub fn any_scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
-        self.any_scopes = scope_tokens("any_scopes", scopes);
-        self
-    }
-
-    /// Auth0 RBAC permissions the token must all carry.
-    ///
-    /// # Panics
-    /// As [`Self::scopes`].
-    pub fn permissions<I: IntoIterator<Item = S>, S: Into<String>>(mut self, permissions: I) -> Self {
-        self.permissions = scope_tokens("permissions", permissions);
-        self
-    }
-
-    /// Step-up (RFC 9470): the token's `acr` must be one of these authentication context classes.
-    ///
-    /// # Panics
-    /// As [`Self::scopes`].
-    pub fn acr_values<I: IntoIterator<Item = S>, S: Into<String>>(mut self, values: I) -> Self {
-        self.acr_values = scope_tokens("acr_values", values);
-        self
-    }
-
-    /// Step-up (RFC 9470): the token's `auth_time` must be at most `max_age` ago (whole seconds).
-    pub fn max_age(mut self, max_age: std::time::Duration) -> Self {
-        self.max_age = Some(max_age.as_secs());
-        self
-    }
-
-    /// Checks `claims` at `now` (Unix seconds): step-up first, then scopes (all, then any), then
-    /// permissions.
-    ///
-    /// # Errors
-    /// [`AuthError::InsufficientUserAuthentication`] or [`AuthError::InsufficientScope`], naming
-    /// what the route requires.
-    pub fn check(&self, claims: &TokenClaims, now: i64) -> Result<(), AuthError> {
-        crate::policy::authorize_step_up(claims, &self.acr_values, self.max_age, now)?;
-        crate::policy::authorize(claims, &self.all_scopes, &self.any_scopes, &self.permissions)
-    }
-}
-
-/// Checks a requirement's values once, when it is built (the rules of `RequireAuth`).
-fn scope_tokens<I: IntoIterator<Item = S>, S: Into<String>>(what: &str, values: I) -> Arc<[String]> {
-    let values: Arc<[String]> = values.into_iter().map(Into::into).collect();
-    assert!(!values.is_empty(), "Requirement::{what} needs at least one value");
-    for v in values.iter() {
-        if is_scope_token(v) {
-            continue;
-        }
-        let parts: Vec<&str> = v.split([',', ' ']).filter(|part| !part.is_empty()).collect();
-        if parts.len() > 1 && parts.iter().all(|part| is_scope_token(part)) {
-            panic!(
-                "Requirement::{what}: {v:?} is a list in one value, expected one scope per value, like {parts:?}"
-            );
-        }
-        panic!(
-            "Requirement::{what}: {v:?} is not an RFC 6749 scope-token \
-             (printable ASCII other than space, '\"' and '\\')"
-        );
-    }
-    values
-}
-
-/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
-fn is_scope_token(value: &str) -> bool {
-    !value.is_empty()
-        && value
-            .bytes()
-            .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ pub use actix::{
     AccessToken, DpopNonces, DpopNoncesMiddleware, RequireAuth, RequireAuthMiddleware,
     protected_resource_metadata,
 };
-pub use adapter::{Authenticating, Requirement, Verified};
+pub use adapter::{Authenticating, Verified};
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use answer::{AuthError, ConfigError, Refusal};
 pub use auth0::Auth0;
@@ -57,6 +57,7 @@ pub use exchange::{
 };
 pub use health::{IssuerReadiness, KeysState, Readiness, StoreState};
 pub use metadata::ResourceMetadata;
+pub use policy::Requirement;
 pub use verify::RequestParts;
 
 static GLOBAL: OnceLock<Auth0> = OnceLock::new();

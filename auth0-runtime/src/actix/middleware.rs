@@ -11,7 +11,7 @@ use actix_web::{HttpMessage, HttpRequest};
 
 use super::respond::refuse;
 use super::{DPOP_NONCE, Done, LocalBoxFuture, supplied, validator, verify_then};
-use crate::policy::{authorize, authorize_step_up};
+use crate::policy::{Requirement, scope_tokens};
 use crate::verify::Auth0;
 
 /// Set on a request by [`DpopNonces`] and [`RequireAuth`] before the app sees it: its successful
@@ -71,11 +71,7 @@ pub(super) fn check_nonce_renewal(req: &HttpRequest, by: &Auth0) {
 #[derive(Debug, Clone, Default)]
 #[must_use]
 pub struct RequireAuth {
-    pub(super) all_scopes: Arc<[String]>,
-    pub(super) any_scopes: Arc<[String]>,
-    pub(super) permissions: Arc<[String]>,
-    pub(super) acr_values: Arc<[String]>,
-    pub(super) max_age: Option<u64>,
+    pub(super) requirement: Requirement,
     pub(super) optional: bool,
 }
 
@@ -110,7 +106,7 @@ impl RequireAuth {
     /// A list written as one value (`"read:a, write:b"` or `"read:a write:b"`) is refused with the
     /// list to write instead.
     pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
-        self.all_scopes = scope_tokens("scopes", scopes);
+        self.requirement.all_scopes = scope_tokens("RequireAuth", "scopes", scopes);
         self
     }
 
@@ -119,7 +115,7 @@ impl RequireAuth {
     /// # Panics
     /// As [`Self::scopes`].
     pub fn any_scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
-        self.any_scopes = scope_tokens("any_scopes", scopes);
+        self.requirement.any_scopes = scope_tokens("RequireAuth", "any_scopes", scopes);
         self
     }
 
@@ -128,7 +124,7 @@ impl RequireAuth {
     /// # Panics
     /// As [`Self::scopes`].
     pub fn permissions<I: IntoIterator<Item = S>, S: Into<String>>(mut self, permissions: I) -> Self {
-        self.permissions = scope_tokens("permissions", permissions);
+        self.requirement.permissions = scope_tokens("RequireAuth", "permissions", permissions);
         self
     }
 
@@ -138,56 +134,16 @@ impl RequireAuth {
     /// # Panics
     /// As [`Self::scopes`].
     pub fn acr_values<I: IntoIterator<Item = S>, S: Into<String>>(mut self, values: I) -> Self {
-        self.acr_values = scope_tokens("acr_values", values);
+        self.requirement.acr_values = scope_tokens("RequireAuth", "acr_values", values);
         self
     }
 
     /// Step-up (RFC 9470): the token's `auth_time` claim must be at most `max_age` ago (whole
     /// seconds); otherwise 401 `insufficient_user_authentication` with `max_age="…"`.
     pub fn max_age(mut self, max_age: std::time::Duration) -> Self {
-        self.max_age = Some(max_age.as_secs());
+        self.requirement.max_age = Some(max_age.as_secs());
         self
     }
-}
-
-/// Checks a route's requirement once, when the app is built.
-///
-/// Each value is one RFC 6749 `scope-token`, which may contain a comma (`"a,b"` is one scope). A
-/// value that is not a scope-token because it is a list written as one string (`"a, b"`, `"a b"`)
-/// is refused with a message that shows the list to write instead.
-pub(super) fn scope_tokens<I: IntoIterator<Item = S>, S: Into<String>>(
-    what: &str,
-    values: I,
-) -> Arc<[String]> {
-    let values: Arc<[String]> = values.into_iter().map(Into::into).collect();
-    assert!(!values.is_empty(), "RequireAuth::{what} needs at least one value");
-    for v in values.iter() {
-        if is_scope_token(v) {
-            continue;
-        }
-        let parts: Vec<&str> = v.split([',', ' ']).filter(|part| !part.is_empty()).collect();
-        if parts.len() > 1 && parts.iter().all(|part| is_scope_token(part)) {
-            let what_it_is = if v.contains(',') {
-                "looks like a comma-separated list"
-            } else {
-                "holds several space-delimited scopes"
-            };
-            panic!("RequireAuth::{what}: {v:?} {what_it_is}, expected one scope per value, like {parts:?}");
-        }
-        panic!(
-            "RequireAuth::{what}: {v:?} is not an RFC 6749 scope-token \
-             (printable ASCII other than space, '\"' and '\\')"
-        );
-    }
-    values
-}
-
-/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
-pub(super) fn is_scope_token(value: &str) -> bool {
-    !value.is_empty()
-        && value
-            .bytes()
-            .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
 }
 
 impl<S, B> Transform<S, ServiceRequest> for RequireAuth
@@ -238,17 +194,10 @@ where
         Box::pin(async move {
             if let Some(verifying) = verifying {
                 let outcome = verifying.await.and_then(|v| {
-                    let RequireAuth {
-                        all_scopes,
-                        any_scopes,
-                        permissions,
-                        acr_values,
-                        max_age,
-                        ..
-                    } = &options;
                     let now = validator(req.request()).map_or_else(crate::clock::now, Auth0::now);
-                    authorize_step_up(&v.claims, acr_values, *max_age, now)
-                        .and_then(|()| authorize(&v.claims, all_scopes, any_scopes, permissions))
+                    options
+                        .requirement
+                        .check(&v.claims, now)
                         .map_err(|error| refuse(req.request(), &v, error))
                 });
                 if let Err(e) = outcome {

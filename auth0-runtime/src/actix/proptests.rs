@@ -2,10 +2,10 @@ use std::collections::BTreeSet;
 
 use proptest::prelude::*;
 
-use super::middleware::scope_tokens;
 use super::*;
 use crate::claims::TokenClaims;
 use crate::policy::authorize;
+use crate::policy::scope_tokens;
 
 /// RFC 6749 §3.3 `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
 fn is_scope_token(s: &str) -> bool {
@@ -44,7 +44,7 @@ proptest! {
 
     #[test]
     fn scope_tokens_accept_exactly_scope_tokens(values in prop::collection::vec(requirement(), 0..4)) {
-        let taken = std::panic::catch_unwind(|| scope_tokens("scopes", values.clone()));
+        let taken = std::panic::catch_unwind(|| scope_tokens("RequireAuth", "scopes", values.clone()));
         let valid = !values.is_empty() && values.iter().all(|v| is_scope_token(v));
         match taken {
             Ok(taken) => {
@@ -72,10 +72,10 @@ proptest! {
         let granted: BTreeSet<&str> = granted.iter().map(String::as_str).collect();
         let all_granted = required.iter().all(|r| granted.contains(r.as_str()));
         let one_granted = required.iter().any(|r| granted.contains(r.as_str()));
-        prop_assert_eq!(authorize(&token, &route.all_scopes, &[], &[]).is_ok(), all_granted);
-        prop_assert_eq!(authorize(&token, &[], &any.any_scopes, &[]).is_ok(), one_granted);
-        prop_assert_eq!(authorize(&token, &[], &[], &route.permissions).is_ok(), all_granted);
-        if let Err(refused) = authorize(&token, &route.all_scopes, &any.any_scopes, &[]) {
+        prop_assert_eq!(authorize(&token, &route.requirement.all_scopes, &[], &[]).is_ok(), all_granted);
+        prop_assert_eq!(authorize(&token, &[], &any.requirement.any_scopes, &[]).is_ok(), one_granted);
+        prop_assert_eq!(authorize(&token, &[], &[], &route.requirement.permissions).is_ok(), all_granted);
+        if let Err(refused) = authorize(&token, &route.requirement.all_scopes, &any.requirement.any_scopes, &[]) {
             prop_assert_eq!(refused.status(), 403);
         }
     }

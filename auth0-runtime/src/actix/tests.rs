@@ -16,7 +16,7 @@ fn middleware_requirements_are_scope_tokens() {
     let ok = RequireAuth::new()
         .scopes(["read:messages", "a/b~c"])
         .permissions(["x"]);
-    assert_eq!(ok.all_scopes.len(), 2);
+    assert_eq!(ok.requirement.all_scopes.len(), 2);
     for bad in ["read messages", "say\"hi\"", "back\\slash", "café", ""] {
         let refused = std::panic::catch_unwind(|| RequireAuth::new().any_scopes([bad]));
         assert!(refused.is_err(), "{bad:?}");
@@ -36,7 +36,14 @@ fn refusal(value: &str) -> String {
 /// the list to write instead.
 #[test]
 fn a_list_in_one_value_is_refused_with_the_list_to_write() {
-    assert_eq!(RequireAuth::new().scopes(["read:a,write:b"]).all_scopes.len(), 1);
+    assert_eq!(
+        RequireAuth::new()
+            .scopes(["read:a,write:b"])
+            .requirement
+            .all_scopes
+            .len(),
+        1
+    );
     assert_eq!(
         refusal("read:a, write:b"),
         "RequireAuth::scopes: \"read:a, write:b\" looks like a comma-separated list, expected one \
