@@ -171,6 +171,11 @@ pub(crate) struct Health {
     pub(crate) http_timeout: Duration,
     /// Rate-limits the warnings of an unavailable store (probes ask every few seconds).
     warnings: Throttle,
+    /// One store check at a time, and when the last one ended with its answer: callers that
+    /// arrived while it ran take that answer instead of starting their own, so a flood of
+    /// readiness requests costs the store one check in flight, and no answer is older than the
+    /// request that gets it.
+    store_check: tokio::sync::Mutex<Option<(std::time::Instant, StoreState)>>,
 }
 
 impl Health {
@@ -178,6 +183,7 @@ impl Health {
         Self {
             http_timeout,
             warnings: Throttle::new(Duration::from_secs(60)),
+            store_check: tokio::sync::Mutex::new(None),
         }
     }
 }
@@ -217,6 +223,20 @@ impl Auth0 {
         if matches!(inner.accepted, Challenges::Bearer) {
             return StoreState::NotUsed;
         }
+        let asked = std::time::Instant::now();
+        let mut last = inner.health.store_check.lock().await;
+        if let Some((answered, state)) = *last
+            && answered >= asked
+        {
+            return state;
+        }
+        let state = self.check_store().await;
+        *last = Some((std::time::Instant::now(), state));
+        state
+    }
+
+    async fn check_store(&self) -> StoreState {
+        let inner = &self.0;
         let check = inner.replay.health();
         // A timer needs a Tokio runtime; a store that answers at once (or a caller without one)
         // is awaited as is.

@@ -830,3 +830,37 @@ async fn readiness_reports_an_unreachable_store() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn a_flood_of_readiness_checks_costs_the_store_one_check_at_a_time() {
+    let redis = RedisServer::start();
+    let issuer = TestIssuer::start();
+    let auth0 = Auth0::new(issuer.config(AUDIENCE).replay_store(store(&redis)).warm_up(true))
+        .expect("valid configuration");
+    assert!(auth0.ready().await.is_ready());
+    let mut db = inspect(&redis.url());
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut db)
+        .expect("RESETSTAT");
+
+    // 200 probes at once (an open /health route under a flood): the ones that arrive while a
+    // check runs share its answer.
+    let checks = (0..200).map(|_| auth0.ready());
+    let answers = futures_util::future::join_all(checks).await;
+    assert!(answers.iter().all(|a| a.is_ready()));
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut db)
+        .expect("INFO");
+    let sets = stats
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_set:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|calls| calls.parse::<u32>().ok())
+        .unwrap_or(0);
+    assert!(
+        (1..=3).contains(&sets),
+        "{sets} store checks for 200 readiness probes"
+    );
+}
