@@ -145,7 +145,13 @@ fn watched<F: std::future::Future<Output = ()>>(work: impl FnOnce() -> F) -> See
         .enable_all()
         .build()
         .unwrap_or_else(|e| panic!("runtime: {e}"));
-    tracing::subscriber::with_default(subscriber, || runtime.block_on(work()));
+    tracing::subscriber::with_default(subscriber, || {
+        // Callsite interest is cached process-wide: a callsite first hit by a parallel test's
+        // thread, with no subscriber, may still be cached as uninteresting. Recompute it with
+        // this subscriber registered, or its events can be missed on a loaded machine.
+        tracing::callsite::rebuild_interest_cache();
+        runtime.block_on(work())
+    });
     capture.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
 }
 

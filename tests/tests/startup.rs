@@ -88,7 +88,11 @@ fn global_subscriber() {
 fn watched<T>(work: impl FnOnce() -> T) -> (T, Capture) {
     let capture = Capture::default();
     let subscriber = tracing_subscriber::registry().with(capture.clone());
-    let out = tracing::subscriber::with_default(subscriber, work);
+    let out = tracing::subscriber::with_default(subscriber, || {
+        // Callsite interest is cached process-wide (see observability.rs's `watched`).
+        tracing::callsite::rebuild_interest_cache();
+        work()
+    });
     (out, capture)
 }
 

@@ -166,7 +166,11 @@ fn reasons_are_built_only_for_a_listener() {
         .with_max_level(tracing::Level::DEBUG)
         .with_writer(std::io::sink)
         .finish();
-    let heard = tracing::subscriber::with_default(listening, reason);
+    let heard = tracing::subscriber::with_default(listening, || {
+        // Callsite interest is cached process-wide: recompute it with this subscriber registered.
+        tracing::callsite::rebuild_interest_cache();
+        reason()
+    });
     assert!(
         heard.as_deref().is_some_and(|r| r.contains("this API accepts")),
         "{heard:?}"
