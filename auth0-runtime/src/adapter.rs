@@ -159,18 +159,20 @@ impl Auth0 {
     /// `insufficient_user_authentication` with `acr_values`/`max_age`, rendered under this
     /// validator's configuration.
     pub fn authorize(&self, verified: &Verified, requirement: &Requirement) -> Result<(), Refusal> {
-        requirement.check(verified.token(), self.now()).map_err(|error| {
-            if let AuthError::InsufficientScope { required, .. } = &error {
-                tracing::debug!(
-                    target: "auth0_runtime",
-                    required = %required,
-                    scope = ?verified.token().scope,
-                    permissions = ?verified.token().permissions,
-                    "request refused: the route requires more than the token grants"
-                );
-            }
-            self.refusal(&error, verified.scheme() == Scheme::Dpop)
-        })
+        requirement
+            .check_at(verified.token(), || self.now())
+            .map_err(|error| {
+                if let AuthError::InsufficientScope { required, .. } = &error {
+                    tracing::debug!(
+                        target: "auth0_runtime",
+                        required = %required,
+                        scope = ?verified.token().scope,
+                        permissions = ?verified.token().permissions,
+                        "request refused: the route requires more than the token grants"
+                    );
+                }
+                self.refusal(&error, verified.scheme() == Scheme::Dpop)
+            })
     }
 
     /// The RFC 9728 metadata document as JSON, rendered once at startup, when published: the body

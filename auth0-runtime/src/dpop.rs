@@ -36,7 +36,7 @@ use crate::jws::{self, Jws, JwsError};
 pub(crate) use build::{ProofOverrides, build_proof, ec_public_jwk, sign_proof};
 pub use htu::normalize_htu;
 pub(crate) use htu::{UrlParts, request_url};
-pub(crate) use nonce::{Nonces, Verdict as NonceVerdict};
+pub(crate) use nonce::{Nonces, Verdict as NonceVerdict, in_use as nonces_in_use};
 #[cfg(feature = "redis")]
 pub use redis::{RedisReplayStore, RedisReplayStoreBuilder};
 pub(crate) use replay::FailOpen;

@@ -13,7 +13,7 @@ pub(crate) fn authorize_step_up<S: AsRef<str>>(
     claims: &TokenClaims,
     acr_values: &[S],
     max_age: Option<u64>,
-    now: i64,
+    now: impl FnOnce() -> i64,
 ) -> Result<(), AuthError> {
     let refuse = |description| {
         let acr = acr_values.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(" ");
@@ -32,6 +32,8 @@ pub(crate) fn authorize_step_up<S: AsRef<str>>(
     if let Some(max_age) = max_age {
         let auth_time = claims.extra.get("auth_time").and_then(serde_json::Value::as_i64);
         let max_age = i64::try_from(max_age).unwrap_or(i64::MAX);
+        // The clock is read only for a route with a `max_age`.
+        let now = now();
         if auth_time.is_none_or(|at| now.saturating_sub(at) > max_age) {
             return refuse("more recent authentication is required");
         }
@@ -148,6 +150,11 @@ impl Requirement {
     /// [`AuthError::InsufficientUserAuthentication`] or [`AuthError::InsufficientScope`], naming
     /// what the route requires.
     pub fn check(&self, claims: &TokenClaims, now: i64) -> Result<(), AuthError> {
+        self.check_at(claims, || now)
+    }
+
+    /// [`Self::check`], reading the clock only if the requirement has a `max_age`.
+    pub(crate) fn check_at(&self, claims: &TokenClaims, now: impl FnOnce() -> i64) -> Result<(), AuthError> {
         authorize_step_up(claims, &self.acr_values, self.max_age, now)?;
         authorize(claims, &self.all_scopes, &self.any_scopes, &self.permissions)
     }

@@ -75,7 +75,7 @@ impl Requires for Authenticated {
 
 pub(super) fn check_requirement<R: Requires>(req: &HttpRequest, v: Verified) -> Result<(), actix_web::Error> {
     let r = R::REQUIREMENT;
-    let now = validator(req).map_or_else(crate::clock::now, Auth0::now);
+    let now = || validator(req).map_or_else(crate::clock::now, Auth0::now);
     authorize_step_up(&v.claims, r.acr_values, r.max_age, now)
         .and_then(|()| authorize(&v.claims, r.all_scopes, r.any_scopes, r.permissions))
         .map_err(|error| refuse(req, &v, error))

@@ -19,6 +19,14 @@ use crate::verify::Auth0;
 #[derive(Clone, Copy)]
 pub(super) struct NonceRenewal;
 
+/// Marks `req` as handled by a nonce-renewing middleware, when some validator uses nonces (the
+/// marker only serves [`check_nonce_renewal`]; without nonces, no request pays for it).
+fn mark_nonce_renewal(req: &ServiceRequest) {
+    if crate::dpop::nonces_in_use() {
+        req.extensions_mut().insert(NonceRenewal);
+    }
+}
+
 /// With server nonces on, a successful DPoP request that neither [`DpopNonces`] nor
 /// [`RequireAuth`] handles gets no renewed nonce: say so, once per validator. Startup cannot see
 /// the app; its first such request shows it.
@@ -186,7 +194,7 @@ where
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let service = Arc::clone(&self.service);
         let options = self.options.clone();
-        req.extensions_mut().insert(NonceRenewal);
+        mark_nonce_renewal(&req);
         let anonymous = options.optional
             && !req.headers().contains_key(header::AUTHORIZATION)
             && !supplied(req.request());
@@ -194,10 +202,10 @@ where
         Box::pin(async move {
             if let Some(verifying) = verifying {
                 let outcome = verifying.await.and_then(|v| {
-                    let now = validator(req.request()).map_or_else(crate::clock::now, Auth0::now);
+                    let now = || validator(req.request()).map_or_else(crate::clock::now, Auth0::now);
                     options
                         .requirement
-                        .check(&v.claims, now)
+                        .check_at(&v.claims, now)
                         .map_err(|error| refuse(req.request(), &v, error))
                 });
                 if let Err(e) = outcome {
@@ -278,7 +286,7 @@ where
     actix_web::dev::forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        req.extensions_mut().insert(NonceRenewal);
+        mark_nonce_renewal(&req);
         let service = Arc::clone(&self.service);
         Box::pin(async move {
             let mut response = service.call(req).await?;

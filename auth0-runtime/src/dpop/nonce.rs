@@ -30,9 +30,21 @@ impl std::fmt::Debug for Nonces {
     }
 }
 
+/// Whether a validator of this process uses server nonces. Until one does, adapters skip the
+/// per-request bookkeeping of nonce renewal.
+static IN_USE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// See [`IN_USE`].
+pub(crate) fn in_use() -> bool {
+    IN_USE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 impl Nonces {
     /// From the secrets, the first making nonces; `None` for an empty list.
     pub(crate) fn new(secrets: &[Vec<u8>]) -> Option<Self> {
+        if !secrets.is_empty() {
+            IN_USE.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         (!secrets.is_empty()).then(|| Self {
             keys: secrets
                 .iter()
