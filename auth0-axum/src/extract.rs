@@ -199,9 +199,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AccessToken {
             .authorization
             .as_ref()
             .and_then(|value| value.to_str().ok())
-            .and_then(|line| line.split_once(' '))
-            .map(|(_, token)| token.trim_start_matches(' '))
-            .filter(|token| !token.is_empty())
+            .and_then(auth0_runtime::access_token_in)
             .map(Arc::<str>::from);
         token.map(Self).ok_or_else(|| {
             refuse(

@@ -117,6 +117,16 @@ impl Future for Authenticating {
     }
 }
 
+/// The access token of an `Authorization` line the verifier accepted (`Bearer <token>` or
+/// `DPoP <token>`): what follows the scheme and its spaces. For an adapter's raw-token extractor,
+/// on the header value it kept when the request was verified.
+pub fn access_token_in(authorization: &str) -> Option<&str> {
+    authorization
+        .split_once(' ')
+        .map(|(_, token)| token.trim_start_matches(' '))
+        .filter(|token| !token.is_empty())
+}
+
 impl Auth0 {
     /// The process-wide validator installed by [`crate::init`] or [`crate::init_from_env`], if
     /// any: the one an adapter falls back on when the app gives it none.

@@ -35,7 +35,7 @@ pub use actix::{
     AccessToken, DpopNonces, DpopNoncesMiddleware, RequireAuth, RequireAuthMiddleware,
     protected_resource_metadata,
 };
-pub use adapter::{Authenticating, Verified};
+pub use adapter::{Authenticating, Verified, access_token_in};
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use answer::{AuthError, ConfigError, Refusal};
 pub use auth0::Auth0;

@@ -121,9 +121,7 @@ pub(super) fn access_token_of(req: &HttpRequest, v: Verified) -> Result<AccessTo
             .get::<Done>()
             .and_then(|done| done.authorization.as_ref())
             .and_then(|value| value.to_str().ok())
-            .and_then(|line| line.split_once(' '))
-            .map(|(_, token)| token.trim_start_matches(' '))
-            .filter(|token| !token.is_empty())
+            .and_then(crate::adapter::access_token_in)
             .map(std::sync::Arc::<str>::from)
     };
     token.map(AccessToken).ok_or_else(|| {
