@@ -47,7 +47,13 @@ async fn the_replay_store_never_forgets_a_live_proof() {
             assert_eq!(answer.retry_after.as_deref(), Some("30"), "{answer:?}");
         }
     }
-    assert_eq!(accepted, 100 / 8, "one token holds 1/8 of the store");
+    // Shares are counted in keyed-hash buckets (64 for this store), which err high, never low:
+    // the attacker's key or subject shares a bucket with the victim's one record in about 1 run
+    // in 32, and then holds one proof fewer.
+    assert!(
+        (100 / 8 - 1..=100 / 8).contains(&accepted),
+        "one token holds 1/8 of the store: {accepted} accepted"
+    );
 
     // Many attackers (a key and a subject each) fill the store: then everybody's new proofs
     // get 503, and still no live record is forgotten.
