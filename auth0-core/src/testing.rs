@@ -69,6 +69,8 @@ mod signer;
 mod token;
 mod token_endpoint;
 
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub use crate::actix::test_request::TestRequestExt;
 pub use claims::{ClaimsBuilder, claims};
 pub use dpop::{DpopKey, ProofBuilder};

@@ -43,6 +43,7 @@ pub(crate) struct Inner {
     pub(crate) organization_required: bool,
     pub(crate) nonces: Option<Nonces>,
     /// Whether the warning that no middleware renews this validator's nonces was given (once).
+    #[cfg_attr(not(feature = "actix"), allow(dead_code, reason = "the Actix adapter's"))]
     pub(crate) nonce_renewal_warned: std::sync::atomic::AtomicBool,
     pub(crate) resolver: Option<DomainsResolver>,
     pub(crate) resolver_failures: crate::throttle::Throttle,

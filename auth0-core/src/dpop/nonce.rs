@@ -35,6 +35,7 @@ impl std::fmt::Debug for Nonces {
 static IN_USE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// See [`IN_USE`].
+#[cfg_attr(not(feature = "actix"), allow(dead_code, reason = "the Actix adapter's"))]
 pub(crate) fn in_use() -> bool {
     IN_USE.load(std::sync::atomic::Ordering::Relaxed)
 }

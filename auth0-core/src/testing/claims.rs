@@ -10,7 +10,6 @@ use serde_json::{Map, Value, json};
 use super::kit_failure;
 use crate::claims::{Claims, Scheme, TokenClaims};
 use crate::clock::now;
-use crate::verify::Verified;
 
 /// `iss` of test claims: a `.invalid` name (RFC 6761), as no issuer is involved.
 const TEST_CLAIMS_ISSUER: &str = "https://test-claims.invalid/";
@@ -225,14 +224,14 @@ impl ClaimsBuilder {
         }
     }
 
-    /// The marker that authenticates a test request with these claims.
-    #[track_caller]
     /// The verification these claims stand for: supplied to a request by
     /// [`TestRequestExt::authenticated`](super::TestRequestExt::authenticated), which the guard
     /// behind `#[require_auth]`, `RequireAuth` and the `Claims` extractor take as the request's
     /// verification, then check the route's scopes and permissions as usual.
-    pub(crate) fn into_verified(self) -> Verified {
-        Verified {
+    #[cfg(feature = "actix")]
+    #[track_caller]
+    pub(crate) fn into_verified(self) -> crate::verify::Verified {
+        crate::verify::Verified {
             claims: self.token_claims(),
             scheme: self.scheme,
             renew_nonce: false,

@@ -262,11 +262,11 @@ mod tests {
         known.into()
     }
 
-    /// The README's metrics table names every metric with its kind, every label and every value:
-    /// ops teams build dashboards from it.
+    /// The guide's metrics table (auth0-runtime's README) names every metric with its kind, every
+    /// label and every value: ops teams build dashboards from it.
     #[test]
     fn the_readme_lists_every_metric_with_its_labels_and_values() {
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../../../auth0-runtime/README.md");
         let (_, section) = readme
             .split_once("\n## Metrics\n")
             .expect("the README has a \"Metrics\" section");

@@ -36,7 +36,9 @@ use crate::jws::{self, Jws, JwsError};
 pub(crate) use build::{ProofOverrides, build_proof, ec_public_jwk, sign_proof};
 pub use htu::normalize_htu;
 pub(crate) use htu::{UrlParts, request_url};
-pub(crate) use nonce::{Nonces, Verdict as NonceVerdict, in_use as nonces_in_use};
+#[cfg(feature = "actix")]
+pub(crate) use nonce::in_use as nonces_in_use;
+pub(crate) use nonce::{Nonces, Verdict as NonceVerdict};
 #[cfg(feature = "redis")]
 pub use redis::{RedisReplayStore, RedisReplayStoreBuilder};
 pub(crate) use replay::FailOpen;
