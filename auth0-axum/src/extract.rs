@@ -3,7 +3,7 @@
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use auth0_runtime::{Auth0, AuthError, Scheme};
+use auth0_core::{Auth0, AuthError, Scheme};
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::header;
 use http::request::Parts;
@@ -21,7 +21,7 @@ use crate::{Done, Head, Rejection, validator};
 /// same answer the layer would give. Route requirements (scopes, step-up) are the layer's.
 ///
 /// `T` reads the token's non-registered claims (a map of them by default); the standard ones are
-/// fields of [`TokenClaims`](auth0_runtime::TokenClaims), reached through `Deref`:
+/// fields of [`TokenClaims`](auth0_core::TokenClaims), reached through `Deref`:
 ///
 /// ```
 /// use auth0_axum::Claims;
@@ -41,17 +41,17 @@ use crate::{Done, Head, Rejection, validator};
 ///
 /// `Option<Claims>` is `None` only for a request without an `Authorization` header; a request
 /// with a bad token is refused, never treated as anonymous.
-pub struct Claims<T = Map<String, Value>>(pub auth0_runtime::Claims<T>);
+pub struct Claims<T = Map<String, Value>>(pub auth0_core::Claims<T>);
 
 impl<T> Claims<T> {
     /// The claims as the runtime's type.
-    pub fn into_inner(self) -> auth0_runtime::Claims<T> {
+    pub fn into_inner(self) -> auth0_core::Claims<T> {
         self.0
     }
 }
 
 impl<T> Deref for Claims<T> {
-    type Target = auth0_runtime::Claims<T>;
+    type Target = auth0_core::Claims<T>;
 
     fn deref(&self) -> &Self::Target {
         &self.0
@@ -154,7 +154,7 @@ where
 ///
 /// ```
 /// use auth0_axum::{AccessToken, ExchangeFailure, Validator};
-/// use auth0_runtime::OnBehalfOfRequest;
+/// use auth0_axum::OnBehalfOfRequest;
 ///
 /// async fn reports(
 ///     Validator(auth0): Validator,
@@ -199,7 +199,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AccessToken {
             .authorization
             .as_ref()
             .and_then(|value| value.to_str().ok())
-            .and_then(auth0_runtime::access_token_in)
+            .and_then(auth0_core::access_token_in)
             .map(Arc::<str>::from);
         token.map(Self).ok_or_else(|| {
             refuse(

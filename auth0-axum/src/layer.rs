@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use auth0_runtime::{Auth0, Requirement};
+use auth0_core::{Auth0, Requirement};
 use axum::response::{IntoResponse, Response};
 use http::Request;
 use http::header::{self, HeaderName, HeaderValue};
@@ -26,7 +26,7 @@ const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 /// current one in `DPoP-Nonce`.
 ///
 /// The validator is the layer's ([`Self::validator`]), else the global one
-/// ([`auth0_runtime::init_from_env`]); with neither, requests are answered 500
+/// ([`init_from_env`](crate::init_from_env)); with neither, requests are answered 500
 /// `internal_server_error` and the fix is logged.
 ///
 /// ```

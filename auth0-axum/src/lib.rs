@@ -9,12 +9,15 @@ mod respond;
 
 use std::net::SocketAddr;
 
-use auth0_runtime::{Auth0, RequestParts};
 use axum::extract::{ConnectInfo, OriginalUri};
 use http::header::{self, HeaderValue};
 use http::{Extensions, HeaderMap, Method, Uri};
 
-pub use auth0_runtime;
+// Everything else an axum API needs (configuration, claims, errors, exchange requests, replay
+// stores, `init_from_env`; the testing kit with `testing`) is the core's: `auth0-axum` is the one
+// dependency. The items below shadow the core's names of its Actix adapter.
+#[doc(inline)]
+pub use auth0_core::*;
 pub use extract::{AccessToken, Claims, Validator};
 pub use layer::{Auth0Layer, Auth0Service};
 pub use respond::{ExchangeFailure, ReadinessResponse, Rejection, protected_resource_metadata, readiness};
@@ -24,7 +27,7 @@ pub use respond::{ExchangeFailure, ReadinessResponse, Rejection, protected_resou
 #[derive(Clone)]
 struct Done {
     by: Auth0,
-    verified: auth0_runtime::Verified,
+    verified: auth0_core::Verified,
     /// The `Authorization` value that was verified (a reference-counted handle): [`AccessToken`]
     /// hands out this token even if a later layer edits the request's headers.
     authorization: Option<HeaderValue>,

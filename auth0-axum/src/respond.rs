@@ -1,6 +1,6 @@
 //! Responses: refusals, exchange failures, readiness and the RFC 9728 metadata.
 
-use auth0_runtime::{AuthError, ExchangeError, Readiness, Refusal};
+use auth0_core::{AuthError, ExchangeError, Readiness, Refusal};
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
@@ -71,8 +71,8 @@ pub(crate) fn not_configured() -> Rejection {
         tracing::error!(
             target: "auth0_axum",
             "a protected route was called, but no Auth0 validator is configured, so every protected \
-             route answers 500. Fix: call `auth0_runtime::init_from_env()` (AUTH0_DOMAIN, \
-             AUTH0_AUDIENCE) or `auth0_runtime::init(Auth0Config::new(domain, audience))` in `main` \
+             route answers 500. Fix: call `auth0_axum::init_from_env()` (AUTH0_DOMAIN, \
+             AUTH0_AUDIENCE) or `auth0_axum::init(Auth0Config::new(domain, audience))` in `main` \
              before `axum::serve`, or give the layer a validator with \
              `Auth0Layer::new().validator(auth0)`"
         );
@@ -139,7 +139,7 @@ impl IntoResponse for ReadinessResponse {
     }
 }
 
-/// A readiness handler for a health route: [`Auth0::ready`](auth0_runtime::Auth0::ready) of the
+/// A readiness handler for a health route: [`Auth0::ready`](auth0_core::Auth0::ready) of the
 /// request's validator, 200 when ready, 503 when not, never cached.
 ///
 /// ```
@@ -153,15 +153,15 @@ pub async fn readiness(Validator(auth0): Validator) -> ReadinessResponse {
 }
 
 /// Serves the RFC 9728 Protected Resource Metadata of the request's validator: mount it at
-/// [`Auth0::resource_metadata_path`](auth0_runtime::Auth0::resource_metadata_path). 404 when
+/// [`Auth0::resource_metadata_path`](auth0_core::Auth0::resource_metadata_path). 404 when
 /// metadata is not published
-/// ([`Auth0Config::resource_metadata`](auth0_runtime::Auth0Config::resource_metadata)).
+/// ([`Auth0Config::resource_metadata`](auth0_core::Auth0Config::resource_metadata)).
 ///
 /// ```no_run
 /// use axum::{Router, routing::get};
 ///
 /// # async fn run() -> std::io::Result<()> {
-/// let auth0 = auth0_runtime::init_from_env().map_err(std::io::Error::other)?;
+/// let auth0 = auth0_axum::init_from_env().map_err(std::io::Error::other)?;
 /// let path = auth0.resource_metadata_path().unwrap_or("/.well-known/oauth-protected-resource");
 /// let app = Router::new().route(path, get(auth0_axum::protected_resource_metadata));
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use auth0_axum::Auth0;
+use auth0_axum::testing::{DpopKey, TestIssuer};
 use auth0_axum::{AccessToken, Auth0Layer, Claims, Validator};
-use auth0_runtime::Auth0;
-use auth0_runtime::testing::{DpopKey, TestIssuer};
 use axum::routing::get;
 use axum::{Extension, Router};
 use serde::Deserialize;

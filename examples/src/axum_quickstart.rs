@@ -1,8 +1,8 @@
 //! The Auth0 API quickstart as an axum router: the same routes and answers as the Actix app in
 //! [`crate::quickstart`], protected by `auth0-axum`.
 
+use auth0_axum::Auth0;
 use auth0_axum::{Auth0Layer, Claims};
-use auth0_runtime::Auth0;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 
