@@ -15,10 +15,10 @@
 
 mod cache;
 mod client_auth;
-mod discovery;
 mod error;
 mod request;
 mod response;
+mod token_endpoint;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,9 +40,9 @@ use crate::config::Auth0Config;
 use crate::http::BodyError;
 use crate::keys::KeyStore;
 use cache::ExchangeCache;
-use discovery::TokenEndpoint;
 use request::{FieldValue, Flow, Prepared};
 use response::Issued;
+use token_endpoint::TokenEndpoint;
 
 /// Most entries of the exchanged-token cache.
 const MAX_CACHE_ENTRIES: usize = 1_000_000;

@@ -1,4 +1,5 @@
-//! Discovery and the key-set cache (SPEC §8).
+//! Discovery and the key-set cache (SPEC §8): the store and its single flights here, the
+//! discovery document in `discovery`, fetching in `fetch`, what is cached in `entry`.
 //!
 //! Two bounded caches live in one immutable [`Snapshot`] behind an [`ArcSwap`]: issuer → discovery
 //! result (the `jwks_uri`) and key-set URI → parsed keys. The hot path ([`KeyStore::cached`]) loads the
@@ -35,17 +36,18 @@ use crate::health::KeysState;
 use crate::observe::chain;
 
 mod budget;
+mod discovery;
 mod entry;
 mod fetch;
 mod jwk;
 
 pub(crate) use budget::NewIssuerBudget;
 use budget::NewIssuerFetches;
-use entry::{FlightState, KeySetEntry, Release, Snapshot, claim, touch};
-pub(crate) use fetch::DiscoveryError;
-use fetch::FetchError;
+pub(crate) use discovery::DiscoveryError;
 #[cfg(test)]
-use fetch::discovery_url;
+use discovery::discovery_url;
+use entry::{FlightState, KeySetEntry, Release, Snapshot, claim, touch};
+use fetch::FetchError;
 
 #[cfg(all(test, feature = "testing"))]
 use jwk::rsa_material;
@@ -447,35 +449,6 @@ impl KeyStore {
         let flight = Arc::new(tokio::sync::Mutex::new(FlightState::default()));
         flights.insert(issuer.into(), Arc::clone(&flight));
         flight
-    }
-
-    /// The https `token_endpoint` of `issuer`'s discovery document: from the same cached document
-    /// as its keys, fetched under the same single flight and back-off. Like a key fetch, the work
-    /// runs in a task of its own: dropping this future only stops waiting for it.
-    pub(crate) async fn token_endpoint(self: &Arc<Self>, issuer: &str) -> Result<Arc<str>, DiscoveryError> {
-        let now = Instant::now();
-        if let Some(entry) = self.snapshot.load().issuers.get(issuer)
-            && now < entry.refresh_at
-        {
-            return entry
-                .token_endpoint
-                .clone()
-                .ok_or(DiscoveryError::NoTokenEndpoint);
-        }
-        let (store, issuer) = (Arc::clone(self), issuer.to_owned());
-        let work = async move {
-            let flight = store.flight(&issuer);
-            let mut state = flight.lock().await;
-            let entry = store.issuer_entry(&issuer, Instant::now(), &mut state).await?;
-            entry
-                .token_endpoint
-                .clone()
-                .ok_or(DiscoveryError::NoTokenEndpoint)
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => runtime.spawn(work).await.unwrap_or(Err(DiscoveryError::Network)),
-            Err(_) => work.await,
-        }
     }
 }
 

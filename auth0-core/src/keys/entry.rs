@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::fetch::{Discovered, DiscoveryError};
+use super::discovery::{Discovered, DiscoveryError};
 use super::{KeyMap, KeyStore};
 #[cfg(feature = "testing")]
 use {super::MAX_LIFETIME, super::STATIC_KEY_SET, super::fetch::FetchError, serde_json::Value};
