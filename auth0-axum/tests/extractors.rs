@@ -275,3 +275,88 @@ async fn the_refusal_hook_applies_under_axum_too() {
     );
     server.abort();
 }
+
+static NOW: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+fn fake_now() -> i64 {
+    NOW.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// With DPoP server nonces on, the layer answers a proof without a nonce 401 `use_dpop_nonce`
+/// with the nonce to use; a success whose proof carried the previous step's nonce carries the
+/// current one in `DPoP-Nonce` (RFC 9449 §8.2), so the client moves on without another 401; a
+/// success with the current nonce carries none.
+#[tokio::test]
+async fn the_layer_asks_for_nonces_and_renews_them_on_success() {
+    let issuer = TestIssuer::start();
+    let real_now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    let t = (real_now / 60) * 60 + 5;
+    NOW.store(t, std::sync::atomic::Ordering::Relaxed);
+    let config = issuer
+        .config(AUDIENCE)
+        .dpop_nonce_secrets([vec![7u8; 32]])
+        .clock(fake_now);
+    let auth0 = Auth0::new(config).expect("valid configuration");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/hello", listener.local_addr().expect("addr"));
+    let app = Router::new()
+        .route("/hello", get(hello))
+        .route_layer(Auth0Layer::new().validator(auth0.clone()));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let key = DpopKey::generate();
+    let token = issuer
+        .token()
+        .audience(AUDIENCE)
+        .subject("frank")
+        .bind_to(&key)
+        .issued_at(t - 10)
+        .expires_at(t + 3600)
+        .sign();
+    let send = |now: i64, nonce: Option<&str>| {
+        let mut proof = key.proof("GET", &url).access_token(&token).issued_at(now);
+        if let Some(nonce) = nonce {
+            proof = proof.nonce(nonce);
+        }
+        reqwest::Client::new()
+            .get(&url)
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", proof.sign())
+            .send()
+    };
+    let header = |resp: &reqwest::Response, name: &str| {
+        resp.headers().get(name).map(|v| v.to_str().unwrap().to_owned())
+    };
+
+    let asked = send(t, None).await.expect("request");
+    assert_eq!(asked.status().as_u16(), 401);
+    let old = header(&asked, "dpop-nonce").expect("a nonce to retry with");
+    assert_eq!(Some(&old), auth0.dpop_nonce().as_ref());
+    let challenge = header(&asked, "www-authenticate").unwrap();
+    assert!(challenge.contains("DPoP error=\"use_dpop_nonce\""), "{challenge}");
+    assert!(asked.text().await.unwrap().contains("\"use_dpop_nonce\""));
+
+    let current = send(t, Some(&old)).await.expect("request");
+    assert_eq!(current.status().as_u16(), 200);
+    assert_eq!(header(&current, "dpop-nonce"), None, "the nonce is current");
+
+    NOW.store(t + 60, std::sync::atomic::Ordering::Relaxed);
+    let renewed = send(t + 60, Some(&old)).await.expect("request");
+    assert_eq!(renewed.status().as_u16(), 200);
+    let new = header(&renewed, "dpop-nonce").expect("the next nonce, on a success");
+    assert_ne!(new, old);
+    assert_eq!(Some(&new), auth0.dpop_nonce().as_ref());
+    assert_eq!(renewed.text().await.unwrap(), "frank");
+
+    let moved_on = send(t + 60, Some(&new)).await.expect("request");
+    assert_eq!(moved_on.status().as_u16(), 200);
+    assert_eq!(header(&moved_on, "dpop-nonce"), None);
+    server.abort();
+}

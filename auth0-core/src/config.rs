@@ -97,7 +97,7 @@ pub struct Auth0Config {
     pub(crate) domains_resolver: Option<DomainsResolver>,
     pub(crate) new_issuers: crate::keys::NewIssuerBudget,
     pub(crate) metadata: crate::metadata::MetadataSettings,
-    /// Unix seconds; tests of the crate move it.
+    /// Unix seconds; tests move it (`Auth0Config::clock`, feature `testing`).
     pub(crate) clock: fn() -> i64,
     // Token exchange (see `crate::exchange`).
     pub(crate) exchange_domain: Option<String>,
@@ -375,6 +375,26 @@ impl Auth0Config {
     /// Accept only tokens issued for an organization: the token must carry some `org_id`.
     pub fn organization_required(mut self, required: bool) -> Self {
         self.organization_required = required;
+        self
+    }
+
+    /// Replaces the validator's clock, in Unix seconds (feature `testing`): a test of expiry,
+    /// `max_age` or DPoP nonce steps moves a clock of its own instead of waiting. Every
+    /// verification reads it once; caching of keys and back-off keep real time.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicI64, Ordering};
+    /// use auth0_runtime::testing::TestIssuer;
+    ///
+    /// static NOW: AtomicI64 = AtomicI64::new(0);
+    /// let issuer = TestIssuer::offline();
+    /// let config = issuer.config("https://api.example.com").clock(|| NOW.load(Ordering::Relaxed));
+    /// # let _ = config;
+    /// ```
+    #[cfg(feature = "testing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+    pub fn clock(mut self, now: fn() -> i64) -> Self {
+        self.clock = now;
         self
     }
 
