@@ -307,6 +307,23 @@ impl Refusal {
     }
 }
 
+pub(crate) fn invalid(var: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        var,
+        problem: problem.into(),
+    }
+}
+
+/// A setting's value as a message shows it: quoted and escaped (so blanks and control characters
+/// are visible), cut after 64 characters. Never used for secrets.
+pub(crate) fn shown(value: &str) -> String {
+    const MAX: usize = 64;
+    match value.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{:?}…", &value[..end]),
+        None => format!("{value:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -86,7 +86,17 @@ impl Auth0 {
             (true, None) => Some(crate::http::build_client(&config)?),
         };
         let health = crate::health::Health::new(config.http_timeout);
-        let exchange = crate::exchange::Exchange::new(&config, http.clone())?;
+        let exchange = crate::exchange::Exchange::new(
+            crate::exchange::Settings {
+                client_id: config.client_id.as_deref(),
+                client_secret: config.client_secret.as_deref(),
+                client_assertion_key: config.client_assertion_key.as_ref(),
+                exchange_domain: config.exchange_domain.as_deref(),
+                domains: &config.domains,
+                exchange_cache_entries: config.exchange_cache_entries,
+            },
+            http.clone(),
+        )?;
         let accepted = match (config.dpop_enabled, config.dpop_required) {
             (false, _) => Challenges::Bearer,
             (true, false) => Challenges::Both,

@@ -6,36 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Algorithm;
-use crate::answer::ConfigError;
 use crate::answer::{AuthError, Refusal};
+
 use crate::dpop::ReplayStore;
 use crate::exchange::ClientAssertionKey;
 
 mod check;
-mod domain;
 mod env;
 
+pub use crate::domain::{DomainRequest, ResolverError};
+pub(crate) use crate::domain::{DomainsResolver, issuer_of, normalize_domain};
 pub(crate) use check::Cidr;
-pub use domain::{DomainRequest, ResolverError};
-pub(crate) use domain::{DomainsResolver, issuer_of, normalize_domain};
 pub(crate) use env::CaFile;
-
-fn invalid(var: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        var,
-        problem: problem.into(),
-    }
-}
-
-/// A setting's value as a message shows it: quoted and escaped (so blanks and control characters
-/// are visible), cut after 64 characters. Never used for secrets.
-pub(crate) fn shown(value: &str) -> String {
-    const MAX: usize = 64;
-    match value.char_indices().nth(MAX) {
-        Some((end, _)) => format!("{:?}…", &value[..end]),
-        None => format!("{value:?}"),
-    }
-}
 
 /// A hook that every refusal passes through: the one place to customise error responses
 /// ([`Auth0Config::on_refusal`]).
@@ -44,7 +26,7 @@ pub type RefusalHook = Arc<dyn Fn(&AuthError, Refusal) -> Refusal + Send + Sync>
 /// The settings of a validator, built in code or read from the environment.
 ///
 /// Nothing is checked until [`crate::Auth0::new`] (or [`crate::init`]) turns it into a validator,
-/// which fails with a [`ConfigError`] that says how to fix the setting.
+/// which fails with a [`ConfigError`](crate::ConfigError) that says how to fix the setting.
 ///
 /// ```
 /// use std::time::Duration;

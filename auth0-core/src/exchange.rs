@@ -36,7 +36,7 @@ pub use response::{ConnectionToken, ExchangedToken, OnBehalfOfToken, SecretToken
 use crate::answer::ConfigError;
 use crate::auth0::Auth0;
 use crate::clock::now;
-use crate::config::Auth0Config;
+use crate::domain::normalize_domain;
 use crate::http::BodyError;
 use crate::keys::KeyStore;
 use cache::ExchangeCache;
@@ -82,9 +82,22 @@ impl std::fmt::Debug for Exchange {
     }
 }
 
+/// What the exchange side is built from: the validator's exchange settings, handed over by
+/// `Auth0::new`.
+pub(crate) struct Settings<'a> {
+    pub(crate) client_id: Option<&'a str>,
+    pub(crate) client_secret: Option<&'a str>,
+    pub(crate) client_assertion_key: Option<&'a ClientAssertionKey>,
+    /// `AUTH0_DOMAIN` when exchange names one of its own.
+    pub(crate) exchange_domain: Option<&'a str>,
+    /// The configured domains: a single one is the tenant exchange calls.
+    pub(crate) domains: &'a [String],
+    pub(crate) exchange_cache_entries: usize,
+}
+
 impl Exchange {
-    /// Checks the exchange settings of `config`; `http` is the validator's shared client.
-    pub(crate) fn new(config: &Auth0Config, http: reqwest::Client) -> Result<Self, ConfigError> {
+    /// Checks the exchange settings; `http` is the validator's shared client.
+    pub(crate) fn new(config: Settings<'_>, http: reqwest::Client) -> Result<Self, ConfigError> {
         if config.exchange_cache_entries > MAX_CACHE_ENTRIES {
             return Err(ConfigError::Invalid {
                 var: "AUTH0_EXCHANGE_CACHE_ENTRIES",
@@ -94,9 +107,9 @@ impl Exchange {
                 ),
             });
         }
-        let secret = config.client_secret.as_deref();
-        let key = config.client_assertion_key.as_ref();
-        let client = match (config.client_id.as_deref(), secret, key) {
+        let secret = config.client_secret;
+        let key = config.client_assertion_key;
+        let client = match (config.client_id, secret, key) {
             (None, None, None) => None,
             (Some(_), Some(_), Some(_)) => {
                 return Err(ConfigError::Invalid {
@@ -134,13 +147,10 @@ impl Exchange {
                 });
             }
         };
-        let domain = config
-            .exchange_domain
-            .clone()
-            .or_else(|| match config.domains.as_slice() {
-                [only] => Some(only.clone()),
-                _ => None,
-            });
+        let domain = config.exchange_domain.or(match config.domains {
+            [only] => Some(only.as_str()),
+            _ => None,
+        });
         let endpoint = match (&client, domain) {
             (Some(_), None) => {
                 return Err(ConfigError::Missing {
@@ -151,7 +161,7 @@ impl Exchange {
                 });
             }
             (_, Some(domain)) => {
-                let host = crate::config::normalize_domain("AUTH0_DOMAIN", &domain)?;
+                let host = normalize_domain("AUTH0_DOMAIN", domain)?;
                 Some(TokenEndpoint::new(format!("https://{host}/")))
             }
             (None, None) => None,
@@ -180,7 +190,7 @@ impl Auth0 {
     ///
     /// Needs client credentials (`AUTH0_CLIENT_ID` with `AUTH0_CLIENT_SECRET` or
     /// `AUTH0_CLIENT_ASSERTION_KEY`). The answer is cached until 60 s before it expires (see
-    /// [`Auth0Config::exchange_cache_entries`]).
+    /// [`Auth0Config::exchange_cache_entries`](crate::Auth0Config::exchange_cache_entries)).
     ///
     /// ```no_run
     /// use actix_web::{get, web, Responder};

@@ -39,28 +39,12 @@ use serde::Serialize;
 
 use crate::answer::Challenges;
 use crate::auth0::Auth0;
-use crate::keys::{KeyStore, Via};
+use crate::keys::{KeyStore, KeysState, Via};
 use crate::throttle::Throttle;
 
 /// How long the caller of the startup warm-up waits past the warm-up's own deadline (for the
 /// thread and its runtime to start and report).
 const STARTUP_MARGIN: Duration = Duration::from_millis(500);
-
-/// Where the signing keys of one configured issuer stand (see [`Readiness`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum KeysState {
-    /// Cached and within their lifetime: tokens are verified without I/O.
-    Fresh,
-    /// Past their lifetime (a refresh is due, or failing), still served up to
-    /// [`Auth0Config::stale_limit`](crate::Auth0Config::stale_limit): tokens are still verified
-    /// without waiting. A tenant outage shows here first.
-    Stale,
-    /// Nothing usable is cached: a request with a token of this issuer waits for a fetch, or gets
-    /// 503 if the issuer cannot be reached.
-    Missing,
-}
 
 /// Whether the DPoP replay store can answer (see [`Readiness`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

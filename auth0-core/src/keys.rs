@@ -30,9 +30,9 @@ use arc_swap::ArcSwap;
 use aws_lc_rs::signature::ParsedPublicKey;
 
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use serde::Serialize;
 
 use crate::Algorithm;
-use crate::health::KeysState;
 use crate::observe::chain;
 
 mod budget;
@@ -190,6 +190,22 @@ pub(crate) enum Via<'a> {
     /// `Connection: close`, so no connection (nor the pool's idle reaper, which hyper starts on the
     /// runtime of the first pooled connection) outlives that runtime. See `crate::health`.
     WarmUp(&'a reqwest::Client),
+}
+
+/// Where the signing keys of one configured issuer stand (see [`Readiness`](crate::Readiness)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum KeysState {
+    /// Cached and within their lifetime: tokens are verified without I/O.
+    Fresh,
+    /// Past their lifetime (a refresh is due, or failing), still served up to
+    /// [`Auth0Config::stale_limit`](crate::Auth0Config::stale_limit): tokens are still verified
+    /// without waiting. A tenant outage shows here first.
+    Stale,
+    /// Nothing usable is cached: a request with a token of this issuer waits for a fetch, or gets
+    /// 503 if the issuer cannot be reached.
+    Missing,
 }
 
 /// The discovery and key-set cache of one validator.

@@ -17,6 +17,7 @@ mod cache;
 mod claims;
 mod clock;
 mod config;
+mod domain;
 mod dpop;
 mod exchange;
 mod health;
@@ -54,7 +55,8 @@ pub use exchange::{
     MAX_EXTRA_VALUES, OnBehalfOfRequest, OnBehalfOfToken, RESERVED_PARAMETERS, SecretToken,
     TokenExchangeRequest,
 };
-pub use health::{IssuerReadiness, KeysState, Readiness, StoreState};
+pub use health::{IssuerReadiness, Readiness, StoreState};
+pub use keys::KeysState;
 pub use metadata::ResourceMetadata;
 pub use policy::Requirement;
 pub use verify::RequestParts;

@@ -3,8 +3,7 @@
 
 use serde::Serialize;
 
-use crate::answer::ConfigError;
-use crate::config::shown;
+use crate::answer::{ConfigError, shown};
 
 /// The well-known path segment of RFC 9728 §3.
 pub(crate) const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";

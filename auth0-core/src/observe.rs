@@ -18,7 +18,21 @@ use tracing::field::Empty;
 
 use crate::answer::AuthError;
 use crate::throttle::Throttle;
-use crate::verify::{Denied, Verified};
+
+/// How a verification ended, as the watch records it (the verifier's outcome, seen from here
+/// without depending on the verifier).
+pub(crate) enum Ended<'a> {
+    Verified {
+        dpop: bool,
+        sub: &'a str,
+    },
+    Denied {
+        error: &'a AuthError,
+        dpop: bool,
+        /// The precise reason, when one was built ([`reason_wanted`]).
+        reason: Option<&'a str>,
+    },
+}
 
 /// One verification being watched.
 pub(crate) struct Watch {
@@ -51,9 +65,9 @@ impl Watch {
     }
 
     /// Records the outcome on the span, emits the refusal event, counts it.
-    pub(crate) fn finish(self, result: &Result<Verified, Denied>, log_subject: bool, warnings: &Throttle) {
+    pub(crate) fn finish(self, ended: Ended<'_>, log_subject: bool, warnings: &Throttle) {
         let elapsed = self.started.map(|t| t.elapsed());
-        let (scheme, outcome, code) = labels(result);
+        let (scheme, outcome, code) = labels(&ended);
         if !self.span.is_disabled() {
             self.span.record("scheme", scheme);
             self.span.record("outcome", outcome);
@@ -64,13 +78,13 @@ impl Watch {
                     u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
                 );
             }
-            if let (Ok(verified), true) = (result, log_subject) {
-                self.span.record("sub", verified.claims.sub.as_str());
+            if let (Ended::Verified { sub, .. }, true) = (&ended, log_subject) {
+                self.span.record("sub", *sub);
             }
         }
-        if let Err(denied) = result {
+        if let Ended::Denied { error, reason, .. } = ended {
             let _in_span = self.span.enter();
-            refused(denied, scheme, warnings);
+            refused(error, reason, scheme, warnings);
         }
         if let Some(elapsed) = elapsed {
             metrics::verification(scheme, outcome, code, elapsed);
@@ -79,14 +93,14 @@ impl Watch {
 }
 
 /// `(scheme, outcome, error code)`, from fixed sets.
-fn labels(result: &Result<Verified, Denied>) -> (&'static str, &'static str, &'static str) {
-    match result {
-        Ok(v) => (scheme_label(v.scheme == crate::Scheme::Dpop), "success", "none"),
-        Err(Denied {
+fn labels(ended: &Ended<'_>) -> (&'static str, &'static str, &'static str) {
+    match ended {
+        Ended::Verified { dpop, .. } => (scheme_label(*dpop), "success", "none"),
+        Ended::Denied {
             error: AuthError::MissingCredentials,
             ..
-        }) => ("none", "none", "unauthorized"),
-        Err(denied) => (scheme_label(denied.dpop), "failure", denied.error.code()),
+        } => ("none", "none", "unauthorized"),
+        Ended::Denied { error, dpop, .. } => (scheme_label(*dpop), "failure", error.code()),
     }
 }
 
@@ -96,9 +110,8 @@ fn scheme_label(dpop: bool) -> &'static str {
 
 /// The one event of a refusal: debug for what the client sent, warn (rate-limited, with counts)
 /// for what the server could not do.
-fn refused(denied: &Denied, scheme: &'static str, warnings: &Throttle) {
-    let error = &denied.error;
-    let reason = denied.reason.as_deref().unwrap_or(error.description());
+fn refused(error: &AuthError, reason: Option<&str>, scheme: &'static str, warnings: &Throttle) {
+    let reason = reason.unwrap_or(error.description());
     match error {
         AuthError::Unavailable(_) | AuthError::Internal(_) => {
             if let Some(report) = warnings.event() {

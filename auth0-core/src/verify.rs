@@ -23,7 +23,7 @@ pub use credentials::RequestParts;
 use credentials::is_b64token;
 pub(crate) use credentials::{Credentials, OwnedCredentials};
 pub(crate) use outcome::{Attempt, Denied, IssuerWait, Pending, StoreWait, Verification, Verified};
-use outcome::{TokenFailure, replay_verdict};
+use outcome::{TokenFailure, ended, replay_verdict};
 
 impl Auth0 {
     /// Verifies a request, watched: in the `auth0.verify` span, with one event per refusal and
@@ -36,7 +36,7 @@ impl Auth0 {
         };
         match attempt {
             Attempt::Done(result) => {
-                watch.finish(&result, self.0.log_subject, &self.0.warnings);
+                watch.finish(ended(&result), self.0.log_subject, &self.0.warnings);
                 Verification::Done(result)
             }
             unfinished => {
@@ -44,7 +44,7 @@ impl Auth0 {
                 Verification::Later(Box::pin(async move {
                     let span = watch.span().clone();
                     let result = tracing::Instrument::instrument(auth0.settle(unfinished), span).await;
-                    watch.finish(&result, auth0.0.log_subject, &auth0.0.warnings);
+                    watch.finish(ended(&result), auth0.0.log_subject, &auth0.0.warnings);
                     result
                 }))
             }

@@ -4,9 +4,10 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{Auth0Config, invalid, normalize_domain, shown};
+use super::{Auth0Config, normalize_domain};
 use crate::Algorithm;
 use crate::answer::ConfigError;
+use crate::answer::{invalid, shown};
 
 impl Auth0Config {
     /// The public origins, normalised (`https://api.example.com`, no trailing `/`).

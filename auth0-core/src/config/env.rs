@@ -6,9 +6,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Auth0Config, invalid, normalize_domain, shown};
+use super::{Auth0Config, normalize_domain};
 use crate::Algorithm;
 use crate::answer::ConfigError;
+use crate::answer::{invalid, shown};
 use crate::dpop::ReplayStore;
 use crate::exchange::ClientAssertionKey;
 

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 
 use super::env::parse_bool;
 use super::*;
+use crate::answer::ConfigError;
 use crate::auth0::Auth0;
 
 /// The variables `from_lookup` reads. One it reads that is not listed here gets arbitrary

@@ -1,5 +1,6 @@
 use super::env::names_redis;
 use super::*;
+use crate::answer::{ConfigError, shown};
 
 fn issuers(domain: &str) -> Result<Vec<String>, ConfigError> {
     Auth0Config::new(domain, "https://api").validate()

@@ -50,6 +50,21 @@ impl Denied {
     }
 }
 
+/// The outcome as the watch records it.
+pub(crate) fn ended(result: &Result<Verified, Denied>) -> observe::Ended<'_> {
+    match result {
+        Ok(verified) => observe::Ended::Verified {
+            dpop: verified.scheme == crate::Scheme::Dpop,
+            sub: &verified.claims.sub,
+        },
+        Err(denied) => observe::Ended::Denied {
+            error: &denied.error,
+            dpop: denied.dpop,
+            reason: denied.reason.as_deref(),
+        },
+    }
+}
+
 impl From<AuthError> for Denied {
     fn from(error: AuthError) -> Self {
         Self::new(error, false)

@@ -5,8 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use super::{invalid, shown};
-use crate::answer::ConfigError;
+use crate::answer::{ConfigError, invalid, shown};
 
 /// Why a [`Auth0Config::domains_resolver`](crate::Auth0Config::domains_resolver) could not answer; logged, never shown to clients.
 pub type ResolverError = Box<dyn std::error::Error + Send + Sync>;
