@@ -244,7 +244,12 @@ impl Auth0Config {
         self
     }
 
-    /// Entries per cache (default 100, at least 2).
+    /// Entries of each key cache, the discovery results (by issuer) and the key sets (by URI):
+    /// default 100, at least 2; the least recently used go first, configured issuers never. The
+    /// name is the reference SDK's (`AUTH0_CACHE_MAX_ENTRIES`); the other caches have their own:
+    /// [`token_cache_entries`](Self::token_cache_entries),
+    /// [`exchange_cache_entries`](Self::exchange_cache_entries),
+    /// [`replay_store_capacity`](Self::replay_store_capacity).
     pub fn cache_max_entries(mut self, entries: usize) -> Self {
         self.cache_max_entries = entries;
         self
