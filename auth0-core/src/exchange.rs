@@ -269,6 +269,7 @@ impl Auth0 {
         let exchange = &self.0.exchange;
         let (Some(client), Some(endpoint)) = (&exchange.client, &exchange.endpoint) else {
             tracing::error!(
+                target: "auth0_runtime",
                 "token exchange was called but no client credentials are configured: set \
                  AUTH0_CLIENT_ID with AUTH0_CLIENT_SECRET or AUTH0_CLIENT_ASSERTION_KEY"
             );
@@ -345,7 +346,7 @@ async fn send(
     let started = std::time::Instant::now();
     let response = request.send().await.map_err(|e| {
         let error = transport_error(&e);
-        tracing::warn!(flow = ?flow, error = %e, "the token endpoint request failed");
+        tracing::warn!(target: "auth0_runtime", flow = ?flow, error = %e, "the token endpoint request failed");
         error
     })?;
     let status = response.status().as_u16();
@@ -357,7 +358,7 @@ async fn send(
     let body = read_capped(response).await?;
     let elapsed = started.elapsed();
     if (200..300).contains(&status) {
-        tracing::debug!(flow = ?flow, status, ?elapsed, "token exchanged");
+        tracing::debug!(target: "auth0_runtime", flow = ?flow, status, ?elapsed, "token exchanged");
         return response::parse_success(&body, now());
     }
     Err(refusal(flow, status, json_type, &body, elapsed))
@@ -376,6 +377,7 @@ fn refusal(flow: Flow, status: u16, json_type: bool, body: &[u8], elapsed: Durat
     let code = member("error").and_then(error::endpoint_code);
     if status == 401 || code.as_deref() == Some("invalid_client") {
         tracing::error!(
+            target: "auth0_runtime",
             flow = ?flow,
             status,
             error = code.as_deref().unwrap_or("none"),
@@ -393,9 +395,9 @@ fn refusal(flow: Flow, status: u16, json_type: bool, body: &[u8], elapsed: Durat
         description: member("error_description").and_then(error::endpoint_description),
     };
     if status >= 500 {
-        tracing::warn!(flow = ?flow, status, ?elapsed, %error, "the token endpoint failed");
+        tracing::warn!(target: "auth0_runtime", flow = ?flow, status, ?elapsed, %error, "the token endpoint failed");
     } else {
-        tracing::debug!(flow = ?flow, status, ?elapsed, %error, "the token endpoint refused the exchange");
+        tracing::debug!(target: "auth0_runtime", flow = ?flow, status, ?elapsed, %error, "the token endpoint refused the exchange");
     }
     error
 }

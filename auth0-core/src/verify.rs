@@ -87,6 +87,7 @@ impl Auth0 {
             Err(error) => {
                 if let Some(report) = self.0.resolver_failures.event() {
                     tracing::warn!(
+                        target: "auth0_runtime",
                         %error,
                         failures = report.count,
                         seconds = report.seconds,

@@ -51,6 +51,8 @@ struct Seen {
     /// `span.field` for each field recorded again on a span that had it: a fmt subscriber prints
     /// every record, so the field would show twice.
     recorded_twice: Vec<String>,
+    /// The target of every span and event.
+    targets: Vec<String>,
 }
 
 impl Seen {
@@ -64,6 +66,14 @@ impl Seen {
             .map(|(_, f)| f)
             .filter(|f| f.get(field).is_some_and(|v| v.contains(needle)))
             .collect()
+    }
+
+    /// Everything is under the one target the guide tells operators to filter on
+    /// (`RUST_LOG=auth0_runtime=debug`), whichever crate or module emitted it.
+    fn assert_one_target(&self) {
+        let ours: Vec<_> = self.targets.iter().filter(|t| t.starts_with("auth0")).collect();
+        assert!(ours.len() >= 2, "{:?}", self.targets);
+        assert!(ours.iter().all(|t| *t == "auth0_runtime"), "{ours:?}");
     }
 
     fn verify_span(&self) -> &BTreeMap<String, String> {
@@ -100,6 +110,8 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<
     ) {
         let mut fields = BTreeMap::new();
         attrs.record(&mut Fields(&mut fields));
+        let target = attrs.metadata().target().to_owned();
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).targets.push(target);
         if let Some(span) = ctx.span(id) {
             span.extensions_mut().insert(Open(fields));
         }
@@ -122,6 +134,7 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<
         let mut fields = BTreeMap::new();
         event.record(&mut Fields(&mut fields));
         let mut seen = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.targets.push(event.metadata().target().to_owned());
         seen.events.push((*event.metadata().level(), fields));
     }
     fn on_close(&self, id: tracing::span::Id, ctx: Context<'_, S>) {
@@ -349,6 +362,9 @@ fn an_unreachable_key_set_warns_with_the_whole_error_chain() {
             .any(|f| f.get("error").map(String::as_str) == Some("temporarily_unavailable")),
         "the refusal itself is a warning: {warnings:?}"
     );
+    // The fetch failures were once emitted under their module's path (`auth0_core::keys::…`),
+    // which the documented filter hides.
+    seen.assert_one_target();
 
     issuer.set_fault(Fault::None);
 }

@@ -454,6 +454,7 @@ impl Inner {
             Ok(Err(error)) if error.code() == Some("OOM") => {
                 if let Some(report) = self.full.event() {
                     tracing::warn!(
+                        target: "auth0_runtime",
                         store = %self.target,
                         refused = report.count,
                         seconds = report.seconds,
@@ -536,7 +537,7 @@ impl Inner {
         if self.failing_since.load(Ordering::Relaxed) != 0
             && self.failing_since.swap(0, Ordering::Relaxed) != 0
         {
-            tracing::info!(store = %self.target, "the DPoP replay store answers again");
+            tracing::info!(target: "auth0_runtime", store = %self.target, "the DPoP replay store answers again");
         }
         outcome
     }
@@ -570,6 +571,7 @@ impl Inner {
         if refusing {
             if let Some(report) = self.refusals.event() {
                 tracing::warn!(
+                    target: "auth0_runtime",
                     store = %self.target,
                     refused = report.count,
                     seconds = report.seconds,
@@ -583,6 +585,7 @@ impl Inner {
             }
         } else if let Some(report) = self.failures.event() {
             tracing::warn!(
+                target: "auth0_runtime",
                 store = %self.target,
                 failed = report.count,
                 seconds = report.seconds,
@@ -599,11 +602,13 @@ impl Inner {
     fn reset(self: &Arc<Self>) {
         match ConnectionManager::new_lazy_with_config(self.client.clone(), manager_config(self.timeout)) {
             Ok(manager) => {
-                tracing::debug!(store = %self.target, "reconnecting to the DPoP replay store");
+                tracing::debug!(target: "auth0_runtime", store = %self.target, "reconnecting to the DPoP replay store");
                 self.manager.store(Arc::new(manager));
                 self.warm_up();
             }
-            Err(error) => tracing::warn!(store = %self.target, %error, "cannot set up a new connection"),
+            Err(error) => {
+                tracing::warn!(target: "auth0_runtime", store = %self.target, %error, "cannot set up a new connection")
+            }
         }
     }
 }

@@ -248,6 +248,7 @@ impl FailOpen {
         }
         if let Some(report) = unchecked.event() {
             tracing::warn!(
+                target: "auth0_runtime",
                 accepted_unchecked = report.count,
                 seconds = report.seconds,
                 "the DPoP replay store cannot be reached: DPoP proofs are accepted without a \
@@ -500,6 +501,7 @@ impl MemoryReplayStore {
     fn refuse(&self, why: &'static str) {
         if let Some(report) = self.full.event() {
             tracing::warn!(
+                target: "auth0_runtime",
                 refused = report.count,
                 seconds = report.seconds,
                 records = self.len(),

@@ -54,12 +54,12 @@ impl KeyStore {
                 state.discovery_failure = Some(DiscoveryError::from(&error));
                 match stale {
                     Some(entry) => {
-                        tracing::warn!(%issuer, error = %chain(&error), "refreshing the discovery document failed; using the last good one");
+                        tracing::warn!(target: "auth0_runtime", %issuer, error = %chain(&error), "refreshing the discovery document failed; using the last good one");
                         self.extend_issuer(issuer, &entry, retry_at);
                         Ok(entry)
                     }
                     None => {
-                        tracing::warn!(%issuer, error = %chain(&error), "fetching the discovery document failed");
+                        tracing::warn!(target: "auth0_runtime", %issuer, error = %chain(&error), "fetching the discovery document failed");
                         Err(DiscoveryError::from(&error))
                     }
                 }

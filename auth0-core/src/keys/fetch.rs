@@ -61,7 +61,7 @@ impl KeyStore {
                     keys.get(kid).cloned().ok_or(KeyError::UnknownKid)
                 }
                 Err(error) => {
-                    tracing::warn!(%issuer, url = %jwks_uri, error = %chain(&error), "refetching the key set for an unknown kid failed");
+                    tracing::warn!(target: "auth0_runtime", %issuer, url = %jwks_uri, error = %chain(&error), "refetching the key set for an unknown kid failed");
                     state.failed(Instant::now());
                     Err(KeyError::UnknownKid)
                 }
@@ -92,12 +92,12 @@ impl KeyStore {
                 let retry_at = state.failed(Instant::now());
                 match stale {
                     Some(set) => {
-                        tracing::warn!(%issuer, url = %jwks_uri, error = %chain(&error), "refreshing the key set failed; serving the last good keys");
+                        tracing::warn!(target: "auth0_runtime", %issuer, url = %jwks_uri, error = %chain(&error), "refreshing the key set failed; serving the last good keys");
                         self.extend_key_set(&jwks_uri, &set, retry_at);
                         set.keys.get(kid).cloned().ok_or(KeyError::UnknownKid)
                     }
                     None => {
-                        tracing::warn!(%issuer, url = %jwks_uri, error = %chain(&error), "fetching the key set failed");
+                        tracing::warn!(target: "auth0_runtime", %issuer, url = %jwks_uri, error = %chain(&error), "fetching the key set failed");
                         if had_set {
                             self.drop_key_set(&jwks_uri);
                         }
@@ -164,6 +164,7 @@ impl KeyStore {
             .ok_or(FetchError::NotAKeySet)?;
         if jwks.len() > MAX_KEYS_PER_SET {
             tracing::warn!(
+                target: "auth0_runtime",
                 keys = jwks.len(),
                 "key set has more keys than {MAX_KEYS_PER_SET}; the rest are ignored"
             );
@@ -172,12 +173,14 @@ impl KeyStore {
         for (index, jwk) in jwks.iter().take(MAX_KEYS_PER_SET).enumerate() {
             match parse_jwk(jwk, &self.settings.algorithms) {
                 Ok(key) if keys.contains_key(&key.kid) => {
-                    tracing::warn!(index, kid = %key.kid, "skipping a key with a duplicate kid");
+                    tracing::warn!(target: "auth0_runtime", index, kid = %key.kid, "skipping a key with a duplicate kid");
                 }
                 Ok(key) => {
                     keys.insert(key.kid.clone(), Arc::new(key));
                 }
-                Err(reason) => tracing::debug!(index, reason, "skipping a key in the key set"),
+                Err(reason) => {
+                    tracing::debug!(target: "auth0_runtime", index, reason, "skipping a key in the key set")
+                }
             }
         }
         if keys.is_empty() {
