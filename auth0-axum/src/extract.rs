@@ -50,6 +50,12 @@ impl<T> Claims<T> {
     }
 }
 
+impl<T> From<auth0_core::Claims<T>> for Claims<T> {
+    fn from(claims: auth0_core::Claims<T>) -> Self {
+        Self(claims)
+    }
+}
+
 impl<T> Deref for Claims<T> {
     type Target = auth0_core::Claims<T>;
 

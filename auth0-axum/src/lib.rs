@@ -13,11 +13,38 @@ use axum::extract::{ConnectInfo, OriginalUri};
 use http::header::{self, HeaderValue};
 use http::{Extensions, HeaderMap, Method, Uri};
 
-// Everything else an axum API needs (configuration, claims, errors, exchange requests, replay
-// stores, `init_from_env`; the testing kit with `testing`) is the core's: `auth0-axum` is the one
-// dependency. The items below shadow the core's names of its Actix adapter.
-#[doc(inline)]
-pub use auth0_core::*;
+// Everything else an axum API needs is the core's, re-exported by name (a glob would also export
+// the core's Actix adapter whenever another crate of the same build turns it on): `auth0-axum` is
+// the one dependency. `auth0_core` itself is there for the rest, such as its `Claims`, which
+// [`Claims`] wraps.
+pub use auth0_core;
+#[doc(no_inline)]
+pub use auth0_core::{
+    Actor, Algorithm, Audience, Auth0, Auth0Config, AuthError, Authenticating, ClientAssertionKey,
+    ConfigError, ConnectionToken, ConnectionTokenRequest, DomainRequest, ExchangeError, ExchangedToken,
+    ExtraValue, HealthCheck, IssuerReadiness, KeysState, MAX_EXTRA_VALUES, MemoryReplayStore,
+    OnBehalfOfRequest, OnBehalfOfToken, ProofUse, RESERVED_PARAMETERS, Readiness, Refusal, RefusalHook,
+    ReplayCheck, ReplayOutcome, ReplayStore, RequestParts, Requirement, ResolverError, ResourceMetadata,
+    Scheme, Scopes, SecretToken, StoreState, TokenClaims, TokenExchangeRequest, UnknownAlgorithm, Verified,
+    access_token_in, init, init_from_env, normalize_htu,
+};
+#[cfg(feature = "redis")]
+#[doc(no_inline)]
+pub use auth0_core::{RedisReplayStore, RedisReplayStoreBuilder};
+
+/// The testing kit (feature `testing`): a real token issuer on loopback, token and DPoP proof
+/// builders, test claims. See [`auth0_core::testing`].
+#[cfg(feature = "testing")]
+pub mod testing {
+    #[cfg(feature = "redis")]
+    #[doc(no_inline)]
+    pub use auth0_core::testing::RedisServer;
+    #[doc(no_inline)]
+    pub use auth0_core::testing::{
+        Algorithm, ClaimsBuilder, DpopKey, Endpoint, Fault, ProofBuilder, TestClient, TestIssuer,
+        TokenBuilder, TokenReply, TokenRequest, claims,
+    };
+}
 pub use extract::{AccessToken, Claims, Validator};
 pub use layer::{Auth0Layer, Auth0Service};
 pub use respond::{ExchangeFailure, ReadinessResponse, Rejection, protected_resource_metadata, readiness};

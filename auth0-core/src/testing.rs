@@ -71,7 +71,6 @@ mod token;
 mod token_endpoint;
 
 #[cfg(feature = "actix")]
-#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub use crate::actix::test_request::TestRequestExt;
 pub use claims::{ClaimsBuilder, claims};
 pub use dpop::{DpopKey, ProofBuilder};
