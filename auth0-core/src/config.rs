@@ -367,7 +367,7 @@ impl Auth0Config {
 
     /// Replaces the validator's clock, in Unix seconds (feature `testing`): a test of expiry,
     /// `max_age` or DPoP nonce steps moves a clock of its own instead of waiting. Every
-    /// verification reads it once; caching of keys and back-off keep real time.
+    /// verification reads it once; key caching, back-off and token exchange keep real time.
     ///
     /// ```
     /// use std::sync::atomic::{AtomicI64, Ordering};

@@ -111,7 +111,11 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<
         let mut fields = BTreeMap::new();
         attrs.record(&mut Fields(&mut fields));
         let target = attrs.metadata().target().to_owned();
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).targets.push(target);
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .targets
+            .push(target);
         if let Some(span) = ctx.span(id) {
             span.extensions_mut().insert(Open(fields));
         }

@@ -365,7 +365,7 @@ pub(super) fn names_redis(v: &str, redis_built: bool) -> Result<bool, ConfigErro
         return Err(invalid(
             VAR,
             "is a Redis URL, but this build has no Redis support: enable the `redis` feature of \
-             auth0-runtime (or set it to memory)",
+             auth0-runtime or auth0-axum (or set it to memory)",
         ));
     }
     Ok(true)

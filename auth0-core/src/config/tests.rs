@@ -65,7 +65,7 @@ fn the_replay_store_setting() {
     assert_eq!(
         missing,
         "AUTH0_REPLAY_STORE is a Redis URL, but this build has no Redis support: enable the \
-         `redis` feature of auth0-runtime (or set it to memory)"
+         `redis` feature of auth0-runtime or auth0-axum (or set it to memory)"
     );
     for other in ["memcached://h", "redis:/h", "http://:hunter2@h", "mem"] {
         let refused = names_redis(other, true).expect_err(other).to_string();
