@@ -35,6 +35,9 @@ pub(crate) struct Inner {
     pub(crate) require_at_jwt: bool,
     pub(crate) trust_proxy: bool,
     pub(crate) trusted_proxies: Vec<Cidr>,
+    /// Whether the warning that the adapter cannot tell the peer, so no proxy is trusted, was
+    /// given (once).
+    pub(crate) peer_unknown_warned: std::sync::atomic::AtomicBool,
     /// The API's public origins (`https://api.example.com`): a proof's `htu` origin must be one.
     pub(crate) public_origins: Vec<String>,
     /// Unix seconds; read once per verification.
@@ -184,6 +187,7 @@ impl Auth0 {
             organization_required: config.organization_required,
             nonces: Nonces::new(&config.dpop_nonce_secrets),
             nonce_renewal_warned: std::sync::atomic::AtomicBool::new(false),
+            peer_unknown_warned: std::sync::atomic::AtomicBool::new(false),
             resolver: config.domains_resolver,
             resolver_failures: crate::throttle::Throttle::new(std::time::Duration::from_secs(10)),
             warnings: crate::throttle::Throttle::new(std::time::Duration::from_secs(10)),

@@ -318,7 +318,9 @@ impl Auth0Config {
     }
 
     /// Honour forwarded headers only from these peers: addresses or CIDR blocks (`10.0.0.0/8`,
-    /// `::1`). Needs [`Self::trust_proxy`]; without a list, every peer is trusted.
+    /// `::1`). Needs [`Self::trust_proxy`]; without a list, every peer is trusted. The adapter must
+    /// know the peer: Actix always does; axum, when served with `ConnectInfo`
+    /// (`into_make_service_with_connect_info::<SocketAddr>()`). An unknown peer is not trusted.
     pub fn trusted_proxies<I, S>(mut self, proxies: I) -> Self
     where
         I: IntoIterator<Item = S>,

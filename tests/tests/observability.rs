@@ -647,3 +647,52 @@ fn nonces_without_their_middleware_warn_once() {
     });
     assert!(renewal_warnings(&seen).is_empty(), "{seen:?}");
 }
+
+/// Trusted proxies configured, and an adapter that cannot tell the peer (axum served without
+/// `ConnectInfo`): the forwarded headers are ignored, so the proxy's DPoP requests are refused.
+/// The first one says why, once per validator, with the fix; a known peer hears nothing.
+#[test]
+fn trusted_proxies_with_an_unknown_peer_warn_once() {
+    let issuer = TestIssuer::start();
+    let key = DpopKey::generate();
+    let token = issuer.token().audience(AUDIENCE).bind_to(&key).sign();
+    let proxied = || {
+        let proof = key
+            .proof("GET", "https://public.example.com/x")
+            .access_token(&token)
+            .sign();
+        Parts(vec![
+            ("authorization", format!("DPoP {token}")),
+            ("dpop", proof),
+            ("x-forwarded-proto", "https".to_owned()),
+            ("x-forwarded-host", "public.example.com".to_owned()),
+        ])
+    };
+    let auth0 = validator(&issuer, |c| c.trust_proxy(true).trusted_proxies(["10.0.0.0/8"]));
+    let seen = watched(|| async {
+        for _ in 0..2 {
+            let refused = auth0.authenticate::<serde_json::Value>(&proxied()).await;
+            assert_eq!(
+                refused.map(|_| ()).map_err(|e| e.code()),
+                Err("invalid_dpop_proof")
+            );
+        }
+    });
+    let warnings = seen.events_with("message", "AUTH0_TRUSTED_PROXIES");
+    assert_eq!(warnings.len(), 1, "{seen:?}");
+    assert!(
+        warnings[0]["message"].contains("into_make_service_with_connect_info"),
+        "{warnings:?}"
+    );
+
+    // Every peer trusted (no list): nothing to tell, and the proof passes.
+    let auth0 = validator(&issuer, |c| c.trust_proxy(true));
+    let seen = watched(|| async {
+        let passed = auth0.authenticate::<serde_json::Value>(&proxied()).await;
+        assert!(passed.is_ok(), "{passed:?}");
+    });
+    assert!(
+        seen.events_with("message", "AUTH0_TRUSTED_PROXIES").is_empty(),
+        "{seen:?}"
+    );
+}

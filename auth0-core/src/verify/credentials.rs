@@ -120,10 +120,33 @@ impl Auth0 {
         };
         let trusted = self.0.trust_proxy
             && (self.0.trusted_proxies.is_empty()
-                || req
-                    .peer()
-                    .is_some_and(|ip| self.0.trusted_proxies.iter().any(|c| c.contains(ip))));
+                || match req.peer() {
+                    Some(ip) => self.0.trusted_proxies.iter().any(|c| c.contains(ip)),
+                    None => {
+                        self.warn_peer_unknown();
+                        false
+                    }
+                });
         dpop::request_url(&parts, trusted)
+    }
+
+    /// Forwarded headers need a trusted peer, and this adapter cannot tell the peer: say so once,
+    /// since every DPoP request from the proxy is then refused as made for another URL.
+    #[cold]
+    fn warn_peer_unknown(&self) {
+        if self
+            .0
+            .peer_unknown_warned
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        tracing::warn!(
+            target: "auth0_runtime",
+            "AUTH0_TRUSTED_PROXIES is set, but the peer address of this request is unknown, so its \
+             forwarded headers are ignored and DPoP proofs made for the public URL are refused; on \
+             axum, serve with `app.into_make_service_with_connect_info::<std::net::SocketAddr>()`"
+        );
     }
 }
 
