@@ -18,7 +18,9 @@ use crate::{Done, Head, Rejection, validator};
 /// Under [`Auth0Layer`](crate::Auth0Layer) it reads the verification the layer did; on a route
 /// without the layer it verifies the request itself (with the validator of an
 /// `Extension<Auth0>`, else the global one), and refuses a request without a valid token with the
-/// same answer the layer would give. Route requirements (scopes, step-up) are the layer's.
+/// same answer the layer would give. A route whose `Extension<Auth0>` names another validator than
+/// the layer's is verified again under its own. Route requirements (scopes, step-up) are the
+/// layer's.
 ///
 /// `T` reads the token's non-registered claims (a map of them by default); the standard ones are
 /// fields of [`TokenClaims`](auth0_core::TokenClaims), reached through `Deref`:
@@ -82,9 +84,16 @@ impl<T: Clone> Clone for Claims<T> {
     }
 }
 
-/// The verification of this request: the layer's, an earlier extractor's, or a new one.
+/// The verification of this request: the layer's, an earlier extractor's, or a new one. One done
+/// by another validator than the route's own (`Extension<Auth0>`) is not reused: a token for the
+/// layer's tenant or audience must not pass for the route's.
 async fn verified(parts: &mut Parts) -> Result<Done, Rejection> {
-    if let Some(done) = parts.extensions.get::<Done>() {
+    if let Some(done) = parts.extensions.get::<Done>()
+        && parts
+            .extensions
+            .get::<Auth0>()
+            .is_none_or(|named| done.by.same_as(named))
+    {
         return Ok(done.clone());
     }
     let auth0 = validator(&parts.extensions).ok_or_else(not_configured)?;
@@ -216,8 +225,9 @@ impl<S: Send + Sync> FromRequestParts<S> for AccessToken {
     }
 }
 
-/// The request's validator, as an extractor: the one [`Auth0Layer`](crate::Auth0Layer) used, else
-/// an `Extension<Auth0>`, else the global one; without any, 500 `internal_server_error` (logged).
+/// The request's validator, as an extractor: an `Extension<Auth0>`, else the one
+/// [`Auth0Layer`](crate::Auth0Layer) used, else the global one; without any, 500
+/// `internal_server_error` (logged).
 /// Use it to call the token-exchange methods, or [`Auth0::ready`], from a handler.
 #[derive(Debug, Clone)]
 pub struct Validator(pub Auth0);

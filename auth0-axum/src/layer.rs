@@ -13,7 +13,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::respond::not_configured;
-use crate::{Done, Head, Rejection};
+use crate::{Done, Head, LayerValidator, Rejection};
 
 /// The `DPoP-Nonce` response header (RFC 9449 §8.1).
 const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
@@ -146,6 +146,14 @@ pub struct Auth0Service<S> {
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
+impl<S: Clone> Auth0Service<S> {
+    /// The instance `poll_ready` prepared serves this request; a fresh clone the next.
+    fn take_inner(&mut self) -> S {
+        let clone = self.inner.clone();
+        std::mem::replace(&mut self.inner, clone)
+    }
+}
+
 impl<S, B> Service<Request<B>> for Auth0Service<S>
 where
     S: Service<Request<B>> + Clone + Send + 'static,
@@ -163,17 +171,20 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let Some(auth0) = self.layer.auth0.as_ref().or_else(|| Auth0::global()).cloned() else {
-            return Box::pin(std::future::ready(Ok(not_configured().into_response())));
-        };
-        // The instance `poll_ready` prepared serves this request; a fresh clone the next.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let auth0 = self.layer.auth0.as_ref().or_else(|| Auth0::global()).cloned();
         if self.layer.optional && !req.headers().contains_key(header::AUTHORIZATION) {
-            // Anonymous: the extractors see the layer's validator, not the global one.
-            req.extensions_mut().insert(auth0);
+            // Anonymous, decided before any validator is needed (as under Actix); the extractors
+            // see the layer's validator, if any.
+            if let Some(auth0) = auth0 {
+                req.extensions_mut().insert(LayerValidator(auth0));
+            }
+            let mut inner = self.take_inner();
             return Box::pin(async move { inner.call(req).await.map(IntoResponse::into_response) });
         }
+        let Some(auth0) = auth0 else {
+            return Box::pin(std::future::ready(Ok(not_configured().into_response())));
+        };
+        let mut inner = self.take_inner();
         // Under another layer of the same validator (a router's and a route's), the request is
         // verified once: a DPoP proof is single-use, and the work is done.
         let earlier = req

@@ -98,9 +98,10 @@ impl RequestParts for Head<'_> {
     }
 
     fn scheme(&self) -> &str {
-        // hyper gives a server request its scheme only in absolute form; TLS terminated in front
-        // of the app is told by `X-Forwarded-Proto` (with `trust_proxy`) or the public origins.
-        self.uri.scheme_str().unwrap_or("http")
+        // A service is not told whether its connection is TLS, and the URI's scheme is the
+        // client's word (an absolute-form target, HTTP/2's `:scheme`): never taken. TLS is told
+        // by `public_origins`, or by `X-Forwarded-Proto` from a trusted proxy.
+        "http"
     }
 
     fn host(&self) -> &str {
@@ -134,11 +135,19 @@ impl RequestParts for Head<'_> {
     }
 }
 
-/// The validator for a request without a verification: the one a layer or an
-/// `Extension<Auth0>` put in its extensions, else the global one.
+/// The validator an optional layer let an anonymous request through with. Kept apart from an
+/// application's `Extension<Auth0>`, which it must not hide.
+#[derive(Clone)]
+struct LayerValidator(Auth0);
+
+/// The request's validator, for the extractors: the route's own (`Extension<Auth0>`) first, as
+/// Actix takes a scope's app data first; else the layer's (its verification, or its anonymous
+/// pass); else the global one.
 fn validator(extensions: &Extensions) -> Option<Auth0> {
-    match extensions.get::<Done>() {
-        Some(done) => Some(done.by.clone()),
-        None => extensions.get::<Auth0>().or_else(|| Auth0::global()).cloned(),
-    }
+    extensions
+        .get::<Auth0>()
+        .or_else(|| extensions.get::<Done>().map(|done| &done.by))
+        .or_else(|| extensions.get::<LayerValidator>().map(|layer| &layer.0))
+        .or_else(|| Auth0::global())
+        .cloned()
 }
