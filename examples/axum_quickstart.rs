@@ -19,5 +19,11 @@ async fn main() -> std::io::Result<()> {
     // The embedded issuer (when there is no tenant) lives as long as the server.
     let _issuer = examples::quickstart::init(port)?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    axum::serve(listener, examples::axum_quickstart::router(None)).await
+    // `ConnectInfo` gives the verifier the peer address, which `AUTH0_TRUSTED_PROXIES` needs.
+    let app = examples::axum_quickstart::router(None);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await
 }
