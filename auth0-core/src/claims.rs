@@ -390,7 +390,7 @@ fn string_array(v: Value) -> Option<Vec<String>> {
 }
 
 /// RFC 7519 NumericDate: a JSON number, possibly fractional (truncated to whole seconds).
-fn numeric_date(v: Option<Value>) -> Option<i64> {
+pub(crate) fn numeric_date(v: Option<Value>) -> Option<i64> {
     let n = match v? {
         Value::Number(n) => n,
         _ => return None,

@@ -188,10 +188,12 @@ impl Auth0Config {
         self
     }
 
-    /// The signature algorithms accepted for access tokens (default `[RS256]`). Only asymmetric
-    /// algorithms can be verified against a published key set.
+    /// The signature algorithms accepted for access tokens (default `[RS256]`), in order of
+    /// preference: a published key without `alg` is used with the first that fits its type (one
+    /// key, one algorithm: RFC 8725 §3.1). Only asymmetric algorithms can be verified against a
+    /// published key set.
     pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
-        self.algorithms = algorithms.into_iter().collect();
+        self.algorithms = distinct(algorithms);
         self
     }
 
@@ -209,7 +211,7 @@ impl Auth0Config {
 
     /// The algorithms accepted for DPoP proofs (default `[ES256]`); asymmetric only.
     pub fn dpop_algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
-        self.dpop_algorithms = algorithms.into_iter().collect();
+        self.dpop_algorithms = distinct(algorithms);
         self
     }
 
@@ -409,14 +411,15 @@ impl Auth0Config {
     /// `https://api.example.com/.well-known/oauth-protected-resource/mcp`) unless
     /// [`Self::resource_metadata_url`] says otherwise.
     pub fn resource_metadata(mut self, publish: bool) -> Self {
-        self.metadata.enabled = publish;
+        self.metadata = self.metadata.publish(publish);
         self
     }
 
     /// Where the metadata is served, when not at the derived URL (`AUTH0_RESOURCE_METADATA_URL`;
-    /// a proxy that rewrites paths, say). Turns metadata on.
+    /// a proxy that rewrites paths, say). Turns metadata on; a later
+    /// [`Self::resource_metadata`]`(false)` turns it off again.
     pub fn resource_metadata_url(mut self, url: impl Into<String>) -> Self {
-        self.metadata.url = Some(url.into());
+        self.metadata = self.metadata.served_at(url.into());
         self
     }
 
@@ -603,3 +606,15 @@ mod tests;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod proptests;
+
+/// The algorithms in their first-listed order, each once: they are advertised in challenges and
+/// in the metadata.
+pub(crate) fn distinct(algorithms: impl IntoIterator<Item = Algorithm>) -> Vec<Algorithm> {
+    let mut list = Vec::new();
+    for alg in algorithms {
+        if !list.contains(&alg) {
+            list.push(alg);
+        }
+    }
+    list
+}

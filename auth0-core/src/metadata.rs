@@ -45,6 +45,21 @@ pub(crate) struct MetadataSettings {
     pub(crate) documentation: Option<String>,
 }
 
+impl MetadataSettings {
+    /// On or off; the last word wins.
+    pub(crate) fn publish(mut self, publish: bool) -> Self {
+        self.enabled = publish;
+        self
+    }
+
+    /// Served at `url`, which turns metadata on.
+    pub(crate) fn served_at(mut self, url: String) -> Self {
+        self.url = Some(url);
+        self.enabled = true;
+        self
+    }
+}
+
 /// The metadata of one validator: the document, rendered once, and where it is served.
 #[derive(Debug)]
 pub(crate) struct Published {
@@ -70,7 +85,7 @@ impl Published {
         settings: &MetadataSettings,
         context: Context<'_>,
     ) -> Result<Option<Self>, ConfigError> {
-        if !settings.enabled && settings.url.is_none() {
+        if !settings.enabled {
             return Ok(None);
         }
         let (resource, var) = match &settings.resource {
@@ -83,7 +98,8 @@ impl Published {
         let parsed = resource_url(resource).ok_or_else(|| ConfigError::Invalid {
             var,
             problem: format!(
-                "must be an https URL without query or fragment, like https://api.example.com/mcp, to \
+                "must be an https URL without query, fragment or characters that need percent-encoding, \
+                 written as clients compare it (lower-case host), like https://api.example.com/mcp, to \
                  serve protected resource metadata (RFC 9728), not {}; set AUTH0_RESOURCE to the API's \
                  URL when its audience is not one",
                 shown(resource)
@@ -97,7 +113,8 @@ impl Published {
                     .ok_or_else(|| ConfigError::Invalid {
                         var: "AUTH0_RESOURCE_METADATA_URL",
                         problem: format!(
-                            "must be an https URL without query or fragment, like {derived}, not {}",
+                            "must be an https URL without query, fragment or characters that need \
+                             percent-encoding, like {derived}, not {}",
                             shown(url)
                         ),
                     })?
@@ -163,9 +180,16 @@ impl Published {
 }
 
 /// An https URL without query or fragment (RFC 9728 §1.2); `http` only for a loopback host, for
-/// local development.
+/// local development. It must be written as the parser writes it, without percent-encoding: the
+/// document names it as written (RFC 9728 §3.3), the metadata path is derived from the parsed
+/// form, and a router matches the decoded path, so any rewriting would publish a URL that answers
+/// 404 or a `resource` clients cannot match.
 fn resource_url(text: &str) -> Option<reqwest::Url> {
     let url = reqwest::Url::parse(text).ok()?;
+    let as_parsed = url.as_str() == text || (url.path() == "/" && url.as_str() == format!("{text}/"));
+    if !as_parsed || url.path().contains('%') {
+        return None;
+    }
     let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
     let clean = url.query().is_none()

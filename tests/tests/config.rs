@@ -216,6 +216,79 @@ async fn auth0_algorithms_opts_in_to_other_asymmetric_algorithms() {
     }
     let error = from(&[OK[0], OK[1], ("AUTH0_DPOP_ALGORITHMS", "HS512")]).expect_err("hmac proof");
     assert!(error.to_string().starts_with("AUTH0_DPOP_ALGORITHMS "), "{error}");
+    // An empty list names its own setter and default.
+    let error = from(&[OK[0], OK[1], ("AUTH0_DPOP_ALGORITHMS", ",")]).expect_err("no proof algorithm");
+    let message = error.to_string();
+    assert!(message.starts_with("AUTH0_DPOP_ALGORITHMS "), "{message}");
+    assert!(
+        message.contains("`dpop_algorithms`") && message.contains("ES256"),
+        "{message}"
+    );
+
+    // A name listed twice is advertised once, in the challenge and in the metadata.
+    let twice = from(&[
+        OK[0],
+        OK[1],
+        ("AUTH0_DPOP_ALGORITHMS", "ES256, EdDSA, ES256"),
+        ("AUTH0_RESOURCE_METADATA", "true"),
+    ])
+    .expect("valid configuration");
+    let listed = &twice
+        .resource_metadata()
+        .expect("published")
+        .dpop_signing_alg_values_supported;
+    assert_eq!(listed, &["ES256", "EdDSA"]);
+    let listed = Auth0Config::new("t.auth0.com", "https://api")
+        .dpop_algorithms([Algorithm::ES256, Algorithm::ES256])
+        .resource_metadata(true);
+    let listed = Auth0::new(listed).expect("valid configuration");
+    assert_eq!(
+        listed
+            .resource_metadata()
+            .expect("published")
+            .dpop_signing_alg_values_supported,
+        ["ES256"]
+    );
+}
+
+/// RFC 8725 §3.1: one key, one algorithm. A published key without `alg` is used with the first
+/// configured algorithm its type fits, never with two.
+#[tokio::test]
+async fn a_key_without_alg_is_used_with_one_algorithm() {
+    use auth0_runtime::Algorithm;
+    let issuer = TestIssuer::start();
+    let kid = issuer.add_key(Algorithm::PS256);
+    let mut jwk = issuer.jwks()["keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["kid"] == kid.as_str()).cloned())
+        .expect("published");
+    jwk.as_object_mut().expect("object").remove("alg");
+    assert!(issuer.remove_key(&kid));
+    issuer.publish_jwk(jwk);
+    let signed = |alg| {
+        issuer
+            .token()
+            .audience(AUDIENCE)
+            .kid(kid.as_str())
+            .alg(alg)
+            .sign()
+    };
+    for (preferred, other) in [
+        (Algorithm::RS256, Algorithm::PS256),
+        (Algorithm::PS256, Algorithm::RS256),
+    ] {
+        let auth0 = Auth0::new(issuer.config(AUDIENCE).algorithms([preferred, other])).expect("valid");
+        assert_eq!(
+            status_with(auth0.clone(), &signed(preferred)).await,
+            200,
+            "{preferred}"
+        );
+        assert_eq!(
+            status_with(auth0, &signed(other)).await,
+            401,
+            "{other} with a {preferred} key"
+        );
+    }
 }
 
 #[tokio::test]

@@ -204,6 +204,44 @@ fn metadata_is_configured_from_the_environment_and_checked_at_startup() {
         let error = Auth0::new(Auth0Config::from_lookup(env(extra)).expect("read")).expect_err(blamed);
         assert!(error.to_string().starts_with(blamed), "{error}");
     }
+    // A resource the URL parser would rewrite cannot be published as written and served at the
+    // URL derived from it: refused, with the form to write.
+    for resource in [
+        "https://api.example.com/caf\u{e9}",
+        "https://api.example.com/caf%C3%A9",
+        "https://api.example.com/a\tb",
+        "https://API.example.com/mcp",
+    ] {
+        let error = Auth0::new(
+            Auth0Config::new("tenant.auth0.com", "urn:my-api")
+                .resource(resource)
+                .resource_metadata(true),
+        )
+        .expect_err(resource);
+        assert!(error.to_string().starts_with("AUTH0_RESOURCE "), "{error}");
+        assert!(error.to_string().contains("percent-encoding"), "{error}");
+    }
+    // Turned off and given a URL in one environment: refused rather than guessed.
+    let both: Env = &[
+        ("AUTH0_RESOURCE_METADATA", "false"),
+        ("AUTH0_RESOURCE_METADATA_URL", "https://api.example.com/meta"),
+        ("AUTH0_RESOURCE", "https://api.example.com"),
+    ];
+    let error = Auth0Config::from_lookup(env(both)).expect_err("false with a URL");
+    assert!(
+        error.to_string().starts_with("AUTH0_RESOURCE_METADATA_URL "),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("AUTH0_RESOURCE_METADATA=false"),
+        "{error}"
+    );
+    // In code, the last word wins.
+    let off = Auth0Config::new("tenant.auth0.com", "https://api.example.com")
+        .resource_metadata_url("https://api.example.com/meta")
+        .resource_metadata(false);
+    assert_eq!(Auth0::new(off).expect("valid").resource_metadata(), None);
+
     let docs: Env = &[
         ("AUTH0_RESOURCE_METADATA", "true"),
         ("AUTH0_RESOURCE", "https://api.example.com"),

@@ -171,3 +171,22 @@ async fn the_middleware_asks_for_step_up_too() {
         .sign();
     assert_eq!(get(format!("{base}/mw/hello"), &strong).await.status, 200);
 }
+
+/// `auth_time` is a NumericDate (RFC 7519 §2, OIDC Core §2), fractional or not, as `exp` is.
+#[tokio::test]
+async fn a_fractional_auth_time_is_a_time() {
+    let issuer = TestIssuer::start();
+    let (base, _server) = api(&issuer);
+    let at = |auth_time: f64| {
+        issuer
+            .token()
+            .audience(AUDIENCE)
+            .subject("alice")
+            .claim("auth_time", auth_time)
+            .sign()
+    };
+    let fresh = get(format!("{base}/recent"), &at((now() - 1) as f64 + 0.5)).await;
+    assert_eq!(fresh.status, 200, "{fresh:?}");
+    let stale = get(format!("{base}/recent"), &at((now() - 120) as f64 + 0.5)).await;
+    assert_step_up(&stale, "more recent authentication is required", "max_age=\"60\"");
+}

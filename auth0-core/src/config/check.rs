@@ -85,8 +85,13 @@ impl Auth0Config {
                 hint: "set it to your API's identifier from the Auth0 dashboard, like https://api.example.com",
             });
         }
-        check_algorithms("AUTH0_ALGORITHMS", &self.algorithms)?;
-        check_algorithms("AUTH0_DPOP_ALGORITHMS", &self.dpop_algorithms)?;
+        check_algorithms("AUTH0_ALGORITHMS", "algorithms", "RS256", &self.algorithms)?;
+        check_algorithms(
+            "AUTH0_DPOP_ALGORITHMS",
+            "dpop_algorithms",
+            "ES256",
+            &self.dpop_algorithms,
+        )?;
         if self.dpop_required && !self.dpop_enabled {
             return Err(invalid(
                 "AUTH0_DPOP_REQUIRED",
@@ -257,11 +262,16 @@ impl Cidr {
     }
 }
 
-pub(super) fn check_algorithms(var: &'static str, algorithms: &[Algorithm]) -> Result<(), ConfigError> {
+pub(super) fn check_algorithms(
+    var: &'static str,
+    setter: &str,
+    example: &str,
+    algorithms: &[Algorithm],
+) -> Result<(), ConfigError> {
     if algorithms.is_empty() {
         return Err(invalid(
             var,
-            "(or `algorithms` in code) must name at least one algorithm, like RS256",
+            format!("(or `{setter}` in code) must name at least one algorithm, like {example}"),
         ));
     }
     Ok(())

@@ -100,11 +100,21 @@ impl Auth0Config {
                 .map(|secret| decode_secret(secret.trim()))
                 .collect::<Result<_, _>>()?;
         }
-        if let Some(v) = get("AUTH0_RESOURCE_METADATA") {
-            config.metadata.enabled = parse_bool("AUTH0_RESOURCE_METADATA", &v)?;
+        let publish = get("AUTH0_RESOURCE_METADATA")
+            .map(|v| parse_bool("AUTH0_RESOURCE_METADATA", &v))
+            .transpose()?;
+        if let Some(publish) = publish {
+            config.metadata = config.metadata.publish(publish);
         }
         if let Some(v) = get("AUTH0_RESOURCE_METADATA_URL") {
-            config.metadata.url = Some(v);
+            if publish == Some(false) {
+                return Err(invalid(
+                    "AUTH0_RESOURCE_METADATA_URL",
+                    "is set while AUTH0_RESOURCE_METADATA=false, which turns metadata off: unset one of \
+                     them (the URL alone turns metadata on)",
+                ));
+            }
+            config.metadata = config.metadata.served_at(v);
         }
         if let Some(v) = get("AUTH0_RESOURCE") {
             config.metadata.resource = Some(v);
@@ -394,7 +404,8 @@ pub(super) fn parse_seconds(var: &'static str, v: &str, example: &str) -> Result
 /// A list of JWS algorithms, separated by commas or spaces. HMAC and `none` are refused with the
 /// reason (RFC 8725 §3.1-3.2): a published key set cannot verify a shared secret.
 pub(super) fn parse_algorithms(var: &'static str, v: &str) -> Result<Vec<Algorithm>, ConfigError> {
-    v.split([',', ' '])
+    let listed: Vec<Algorithm> = v
+        .split([',', ' '])
         .filter(|name| !name.is_empty())
         .map(|name| {
             name.parse::<Algorithm>().map_err(|_| {
@@ -417,5 +428,6 @@ pub(super) fn parse_algorithms(var: &'static str, v: &str) -> Result<Vec<Algorit
                 )
             })
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(super::distinct(listed))
 }

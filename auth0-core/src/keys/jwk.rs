@@ -81,14 +81,14 @@ pub(super) fn parse_jwk(jwk: &Value, allowed: &[Algorithm]) -> Result<VerifyingK
         if own_alg.is_some_and(|own| own != alg) || key_type_for(alg) != Some((kty, curve)) {
             continue;
         }
-        if parsed.iter().any(|(seen, _)| *seen == alg) {
-            continue;
-        }
         let Some(parameters) = verification_algorithm(alg) else {
             continue;
         };
         let key = ParsedPublicKey::new(parameters, &material).map_err(|_| "key rejected")?;
         parsed.push((alg, key));
+        // One key, one algorithm (RFC 8725 §3.1): a key without `alg` gets the first allowed
+        // algorithm its type fits, in the configured order.
+        break;
     }
     if parsed.is_empty() {
         return Err("key not usable with the allowed algorithms");
