@@ -187,14 +187,17 @@ where
         let mut inner = self.take_inner();
         // Under another layer of the same validator (a router's and a route's), the request is
         // verified once: a DPoP proof is single-use, and the work is done.
-        let earlier = req
-            .extensions()
-            .get::<Done>()
+        let done = req.extensions().get::<Done>();
+        let earlier = done
             .filter(|done| done.by.same_as(&auth0))
             .map(|done| done.verified.clone());
-        let authenticating = match earlier {
-            Some(_) => None,
-            None => Some(auth0.authenticate_request(&Head::of_request(&req))),
+        let authenticating = match (earlier.is_some(), done) {
+            (true, _) => None,
+            // Another validator's: its recorded proof is not a replay of itself.
+            (false, Some(done)) => {
+                Some(auth0.authenticate_request_after(&Head::of_request(&req), &done.verified))
+            }
+            (false, None) => Some(auth0.authenticate_request(&Head::of_request(&req))),
         };
         let requirement = Arc::clone(&self.layer.requirement);
         Box::pin(async move {

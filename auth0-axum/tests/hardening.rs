@@ -373,3 +373,52 @@ async fn optional_credentials_edge_cases_answer_as_actix() {
         );
     }
 }
+
+/// A replay store shared by two validators (one Redis for the process, say).
+#[derive(Debug, Clone)]
+struct Shared(std::sync::Arc<auth0_axum::MemoryReplayStore>);
+
+impl auth0_axum::ReplayStore for Shared {
+    fn check_and_record(&self, proof: &auth0_axum::ProofUse<'_>) -> auth0_axum::ReplayCheck {
+        self.0.check_and_record(proof)
+    }
+}
+
+/// A layer of one validator over a route naming another, both on one replay store: the route's
+/// verification of the same request does not take the proof the layer recorded for a replay;
+/// sent again, the request is refused.
+#[tokio::test]
+async fn a_routes_validator_does_not_take_the_layers_recorded_proof_for_a_replay() {
+    let issuer = TestIssuer::start();
+    let store = Shared(std::sync::Arc::new(auth0_axum::MemoryReplayStore::new(10_000)));
+    let outer = Auth0::new(issuer.config(AUDIENCE).replay_store(store.clone())).expect("valid");
+    let inner = Auth0::new(issuer.config(ADMIN).replay_store(store)).expect("valid");
+    let server = serve(
+        Router::new()
+            .route("/admin", get(hello).layer(Extension(inner)))
+            .route_layer(Auth0Layer::new().validator(outer)),
+    )
+    .await;
+    let key = DpopKey::generate();
+    let token = issuer
+        .token()
+        .audiences([AUDIENCE, ADMIN])
+        .subject("alice")
+        .bind_to(&key)
+        .sign();
+    let url = format!("http://{}/admin", server.addr);
+    let proof = key.proof("GET", &url).access_token(&token).sign();
+    let send_it = || {
+        send(
+            reqwest::Client::new()
+                .get(&url)
+                .header("authorization", format!("DPoP {token}"))
+                .header("dpop", proof.clone()),
+        )
+    };
+    let first = send_it().await;
+    assert_eq!((first.status, first.body.as_str()), (200, "alice"), "{first:?}");
+    let again = send_it().await;
+    assert_eq!(again.status, 401, "{again:?}");
+    assert!(again.body.contains("\"invalid_dpop_proof\""), "{again:?}");
+}

@@ -75,20 +75,49 @@ impl RequestParts for HttpRequest {
 /// The `DPoP-Nonce` response header (RFC 9449 §8.1).
 const DPOP_NONCE: header::HeaderName = header::HeaderName::from_static("dpop-nonce");
 
-/// The validator for this request: app data first, then the global one.
+/// The validator for this request: app data first (`Auth0` or `web::Data<Auth0>`), then the
+/// global one.
 fn validator(req: &HttpRequest) -> Option<&Auth0> {
-    req.app_data::<Auth0>()
-        .or_else(|| req.app_data::<actix_web::web::Data<Auth0>>().map(|d| d.get_ref()))
-        .or_else(|| crate::GLOBAL.get())
+    let plain = req.app_data::<Auth0>();
+    let data = req.app_data::<actix_web::web::Data<Auth0>>().map(|d| d.get_ref());
+    match (plain, data) {
+        // Actix finds each form innermost first but cannot say which form is the inner one: with
+        // two different validators, one of each form, a guess could let one tenant's token into
+        // the other's scope. Refused (500, logged) instead.
+        (Some(plain), Some(data)) if !plain.same_as(data) => {
+            mixed_forms();
+            None
+        }
+        (plain, data) => plain.or(data).or_else(|| crate::GLOBAL.get()),
+    }
+}
+
+#[cold]
+fn mixed_forms() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        tracing::error!(
+            target: "auth0_runtime",
+            "two different validators are visible to a protected route, one as `app_data(auth0)` and \
+             one as `app_data(web::Data::new(auth0))`, and which is the inner one cannot be told: the \
+             route answers 500. Fix: give every validator the same form, `app_data(auth0.clone())`"
+        );
+    });
 }
 
 impl Auth0 {
     /// Verifies `req`, synchronously when the key is cached and the replay store answers at once.
+    /// After another validator's verification of the same request, the proof it recorded is not
+    /// a replay of itself.
     fn verify_request(
         &self,
         req: &HttpRequest,
     ) -> Result<Result<Verified, Denied>, LocalBoxFuture<Result<Verified, Denied>>> {
-        match self.verify(req) {
+        let earlier = req
+            .extensions()
+            .get::<Done>()
+            .and_then(|done| done.verified.recorded.clone());
+        match self.verify_after(req, earlier.as_ref()) {
             Verification::Done(result) => Ok(result),
             Verification::Later(future) => Err(future),
         }

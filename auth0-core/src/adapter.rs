@@ -149,7 +149,19 @@ impl Auth0 {
     /// Logged, traced and counted (with the `metrics` feature) like the Actix adapter's
     /// verifications.
     pub fn authenticate_request(&self, req: &impl RequestParts) -> Authenticating {
-        let state = match self.verify(req) {
+        self.authenticating(self.verify(req))
+    }
+
+    /// [`Self::authenticate_request`] for a request another validator verified first (`earlier`:
+    /// an outer layer's, when the route names its own validator). The DPoP proof that
+    /// verification recorded is not taken for a replay of itself when the two validators share a
+    /// replay store; a replay of the request still meets the first validator, which refuses it.
+    pub fn authenticate_request_after(&self, req: &impl RequestParts, earlier: &Verified) -> Authenticating {
+        self.authenticating(self.verify_after(req, earlier.0.recorded.as_ref()))
+    }
+
+    fn authenticating(&self, verification: Verification) -> Authenticating {
+        let state = match verification {
             Verification::Done(result) => {
                 State::Ready(Some(result.map(Verified).map_err(|denied| self.refuse(denied))))
             }

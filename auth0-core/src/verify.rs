@@ -22,17 +22,22 @@ pub use credentials::RequestParts;
 #[cfg(test)]
 use credentials::is_b64token;
 pub(crate) use credentials::{Credentials, OwnedCredentials};
-pub(crate) use outcome::{Attempt, Denied, IssuerWait, Pending, StoreWait, Verification, Verified};
+pub(crate) use outcome::{Attempt, Denied, IssuerWait, Pending, Recorded, StoreWait, Verification, Verified};
 use outcome::{TokenFailure, ended, replay_verdict};
 
 impl Auth0 {
     /// Verifies a request, watched: in the `auth0.verify` span, with one event per refusal and
     /// the metrics. Done at once unless something has to be awaited.
     pub(crate) fn verify<R: RequestParts>(&self, req: &R) -> Verification {
+        self.verify_after(req, None)
+    }
+
+    /// [`Self::verify`] for a request another validator verified first, recording `recorded`.
+    pub(crate) fn verify_after<R: RequestParts>(&self, req: &R, recorded: Option<&Recorded>) -> Verification {
         let watch = observe::Watch::start();
         let attempt = {
             let _in_span = watch.span().enter();
-            self.attempt(req)
+            self.attempt(req, recorded)
         };
         match attempt {
             Attempt::Done(result) => {
@@ -53,9 +58,9 @@ impl Auth0 {
 
     /// Verifies a request: the synchronous part. Ends with the answer unless the signing key
     /// has to be fetched first.
-    pub(crate) fn attempt<R: RequestParts>(&self, req: &R) -> Attempt {
+    pub(crate) fn attempt<R: RequestParts>(&self, req: &R, recorded: Option<&Recorded>) -> Attempt {
         let credentials = match self.credentials(req) {
-            Ok(c) => c,
+            Ok(c) => Credentials { recorded, ..c },
             Err(denied) => return Attempt::Done(Err(denied)),
         };
         match self.verify_credentials(&credentials, None, (self.0.clock)()) {
@@ -219,6 +224,7 @@ impl Auth0 {
                 claims,
                 scheme: c.scheme,
                 renew_nonce: false,
+                recorded: None,
             }));
         };
         let Some(bound) = bound else {
@@ -266,6 +272,17 @@ impl Auth0 {
                 }
             },
         };
+        if c.recorded
+            .is_some_and(|r| r.jkt == verified.jkt && r.jti == verified.jti)
+        {
+            // Recorded by the validator that verified this request first: not a replay of itself.
+            return Attempt::Done(Ok(Verified {
+                claims,
+                scheme: Scheme::Dpop,
+                renew_nonce,
+                recorded: c.recorded.cloned(),
+            }));
+        }
         let proof_use = ProofUse::new(
             &verified.jkt,
             &verified.jti,
@@ -273,12 +290,20 @@ impl Auth0 {
             verified.replay_expires_at(&self.0.proof),
             now,
         );
-        match self.0.replay.check_and_record(&proof_use) {
-            ReplayCheck::Ready(outcome) => Attempt::Done(replay_verdict(outcome, claims, renew_nonce)),
+        let check = self.0.replay.check_and_record(&proof_use);
+        let recorded = Recorded {
+            jkt: verified.jkt,
+            jti: verified.jti,
+        };
+        match check {
+            ReplayCheck::Ready(outcome) => {
+                Attempt::Done(replay_verdict(outcome, claims, renew_nonce, recorded))
+            }
             check @ ReplayCheck::Pending(_) => Attempt::NeedsStore(StoreWait {
                 check,
                 claims,
                 renew_nonce,
+                recorded,
             }),
         }
     }

@@ -95,7 +95,11 @@ impl RequireAuth {
     ///
     /// The middleware is what makes `Option<Claims>` safe: on its own, Actix's `Option<T>`
     /// extractor turns every extraction error into `None`, so without it an invalid token would
-    /// read as an anonymous request.
+    /// read as an anonymous request. The same holds under a scope whose app data names another
+    /// validator than the middleware's: `Option<Claims>` verifies again under that one and reads
+    /// its refusal as `None`. Give its routes their own `RequireAuth::optional()`, on a resource or
+    /// scope nested inside the one whose app data names the validator (a scope's own middleware
+    /// runs before its app data is in place).
     pub fn optional() -> Self {
         Self {
             optional: true,

@@ -136,6 +136,10 @@ impl KeyStore {
             // Not pooled: the connection would belong to a runtime that goes away.
             Via::WarmUp(http) => http.get(url).header(CONNECTION, "close"),
         };
+        // The client panics outside a Tokio runtime; another framework's adapter may poll here.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(FetchError::NoRuntime);
+        }
         let response = request.header(ACCEPT, "application/json").send().await?;
         let status = response.status();
         if status != reqwest::StatusCode::OK {
@@ -195,6 +199,11 @@ impl KeyStore {
 pub(super) enum FetchError {
     #[error("request failed: {0}")]
     Http(#[from] reqwest::Error),
+    #[error(
+        "no Tokio runtime: the HTTP client needs one, so run the verification inside a Tokio runtime \
+         (Actix and axum do)"
+    )]
+    NoRuntime,
     #[error("unexpected HTTP status {0}")]
     Status(u16),
     #[error("response larger than {MAX_RESPONSE_BYTES} bytes")]

@@ -235,6 +235,7 @@ impl ClaimsBuilder {
             claims: self.token_claims(),
             scheme: self.scheme,
             renew_nonce: false,
+            recorded: None,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::Denied;
+use super::{Denied, Recorded};
 use crate::answer::{AuthError, Challenges};
 use crate::auth0::Auth0;
 use crate::claims::Scheme;
@@ -101,6 +101,7 @@ impl Auth0 {
             method: req.method(),
             url,
             granted: None,
+            recorded: None,
         })
     }
 
@@ -181,6 +182,7 @@ pub(crate) struct OwnedCredentials {
     pub(super) method: String,
     pub(super) url: String,
     pub(super) granted: Option<String>,
+    pub(super) recorded: Option<Recorded>,
 }
 
 /// The credentials of one request, borrowed from it.
@@ -192,6 +194,8 @@ pub(crate) struct Credentials<'a> {
     pub(super) url: Cow<'a, str>,
     /// An issuer outside the static list that the domains resolver allowed for this request.
     pub(super) granted: Option<&'a str>,
+    /// The proof an earlier verification of this request (another validator's) recorded.
+    pub(super) recorded: Option<&'a Recorded>,
 }
 
 impl Credentials<'_> {
@@ -203,6 +207,7 @@ impl Credentials<'_> {
             method: self.method.to_owned(),
             url: self.url.clone().into_owned(),
             granted: self.granted.map(str::to_owned),
+            recorded: self.recorded.cloned(),
         }
     }
 }
@@ -216,6 +221,7 @@ impl OwnedCredentials {
             method: &self.method,
             url: Cow::Borrowed(&self.url),
             granted: self.granted.as_deref(),
+            recorded: self.recorded.as_ref(),
         }
     }
 }

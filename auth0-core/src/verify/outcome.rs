@@ -19,6 +19,17 @@ pub(crate) struct Verified {
     pub(crate) scheme: Scheme,
     /// The proof's nonce is from the previous step: the answer should carry the current one.
     pub(crate) renew_nonce: bool,
+    /// The DPoP proof this verification recorded in its replay store.
+    pub(crate) recorded: Option<Recorded>,
+}
+
+/// A DPoP proof recorded as used: its key's thumbprint and its `jti`. Another validator that
+/// verifies the same request afterwards (an inner route's own) does not take it for a replay of
+/// itself when the two share a store; any replay of the request meets the first validator again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Recorded {
+    pub(super) jkt: String,
+    pub(super) jti: String,
 }
 
 /// A refusal and the scheme it concerns (it decides which challenge carries the error).
@@ -99,11 +110,12 @@ pub(crate) struct StoreWait {
     pub(super) check: ReplayCheck,
     pub(super) claims: Arc<TokenClaims>,
     pub(super) renew_nonce: bool,
+    pub(super) recorded: Recorded,
 }
 
 impl StoreWait {
     pub(super) async fn finish(self) -> Result<Verified, Denied> {
-        replay_verdict(self.check.await, self.claims, self.renew_nonce)
+        replay_verdict(self.check.await, self.claims, self.renew_nonce, self.recorded)
     }
 }
 
@@ -112,6 +124,7 @@ pub(super) fn replay_verdict(
     outcome: ReplayOutcome,
     claims: Arc<TokenClaims>,
     renew_nonce: bool,
+    recorded: Recorded,
 ) -> Result<Verified, Denied> {
     let error = match outcome {
         ReplayOutcome::FirstUse => {
@@ -119,6 +132,7 @@ pub(super) fn replay_verdict(
                 claims,
                 scheme: Scheme::Dpop,
                 renew_nonce,
+                recorded: Some(recorded),
             });
         }
         ReplayOutcome::Replay => {

@@ -179,7 +179,7 @@ proptest! {
                 }
             }
         }
-        prop_assert!(matches!(auth0.attempt(&req), Attempt::Done(Err(_))));
+        prop_assert!(matches!(auth0.attempt(&req, None), Attempt::Done(Err(_))));
     }
 }
 

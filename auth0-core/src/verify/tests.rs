@@ -120,7 +120,7 @@ async fn a_nonce_expires_after_two_steps() {
         let request = Parts(vec![("authorization", format!("DPoP {token}")), ("dpop", proof)]);
         let auth0 = auth0.clone();
         async move {
-            match auth0.attempt(&request) {
+            match auth0.attempt(&request, None) {
                 Attempt::Done(result) => result.map(|v| v.renew_nonce).map_err(|d| d.error),
                 _ => panic!("keys are cached after the first call"),
             }
@@ -157,7 +157,7 @@ fn reasons_are_built_only_for_a_listener() {
     let auth0 = issuer.validator("https://api.test");
     let token = issuer.token().audience("https://other.test").sign();
     let request = Parts(vec![("authorization", format!("Bearer {token}"))]);
-    let reason = || match auth0.attempt(&request) {
+    let reason = || match auth0.attempt(&request, None) {
         Attempt::Done(Err(denied)) => denied.reason,
         _ => panic!("an offline validator decides at once"),
     };
