@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::respond::not_configured;
-use crate::{Done, Head, Rejection, validator};
+use crate::{Done, Head, Rejection, authenticate, validator};
 
 /// The verified claims of the request's access token: an extractor.
 ///
@@ -97,12 +97,7 @@ async fn verified(parts: &mut Parts) -> Result<Done, Rejection> {
         return Ok(done.clone());
     }
     let auth0 = validator(&parts.extensions).ok_or_else(not_configured)?;
-    let verified = match parts.extensions.get::<Done>() {
-        // Another validator's: its recorded proof is not a replay of itself.
-        Some(done) => auth0.authenticate_request_after(&Head::of_parts(parts), &done.verified),
-        None => auth0.authenticate_request(&Head::of_parts(parts)),
-    }
-    .await?;
+    let verified = authenticate(&auth0, &Head::of_parts(parts), parts.extensions.get::<Done>()).await?;
     if verified.scheme() == Scheme::Dpop && auth0.dpop_nonce().is_some() {
         warn_no_renewal();
     }

@@ -13,7 +13,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::respond::not_configured;
-use crate::{Done, Head, LayerValidator, Rejection};
+use crate::{Done, Head, LayerValidator, Rejection, authenticate};
 
 /// The `DPoP-Nonce` response header (RFC 9449 §8.1).
 const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
@@ -191,13 +191,9 @@ where
         let earlier = done
             .filter(|done| done.by.same_as(&auth0))
             .map(|done| done.verified.clone());
-        let authenticating = match (earlier.is_some(), done) {
-            (true, _) => None,
-            // Another validator's: its recorded proof is not a replay of itself.
-            (false, Some(done)) => {
-                Some(auth0.authenticate_request_after(&Head::of_request(&req), &done.verified))
-            }
-            (false, None) => Some(auth0.authenticate_request(&Head::of_request(&req))),
+        let authenticating = match earlier {
+            Some(_) => None,
+            None => Some(authenticate(&auth0, &Head::of_request(&req), done)),
         };
         let requirement = Arc::clone(&self.layer.requirement);
         Box::pin(async move {

@@ -135,6 +135,15 @@ impl RequestParts for Head<'_> {
     }
 }
 
+/// Verifies `head` under `auth0`. After another validator's verification of the same request
+/// (`earlier`), the proof it recorded is not a replay of itself.
+fn authenticate(auth0: &Auth0, head: &Head<'_>, earlier: Option<&Done>) -> auth0_core::Authenticating {
+    match earlier {
+        Some(done) => auth0.authenticate_request_after(head, &done.verified),
+        None => auth0.authenticate_request(head),
+    }
+}
+
 /// The validator an optional layer let an anonymous request through with. Kept apart from an
 /// application's `Extension<Auth0>`, which it must not hide.
 #[derive(Clone)]

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest};
 
-use crate::verify::{Auth0, Denied, RequestParts, Verification, Verified};
+use crate::verify::{Auth0, Denied, Recorded, RequestParts, Verification, Verified};
 
 mod extract;
 mod guard;
@@ -107,17 +107,14 @@ fn mixed_forms() {
 
 impl Auth0 {
     /// Verifies `req`, synchronously when the key is cached and the replay store answers at once.
-    /// After another validator's verification of the same request, the proof it recorded is not
+    /// `recorded`: the proof another validator's verification of the same request recorded, not
     /// a replay of itself.
     fn verify_request(
         &self,
         req: &HttpRequest,
+        recorded: Option<&Recorded>,
     ) -> Result<Result<Verified, Denied>, LocalBoxFuture<Result<Verified, Denied>>> {
-        let earlier = req
-            .extensions()
-            .get::<Done>()
-            .and_then(|done| done.verified.recorded.clone());
-        match self.verify_after(req, earlier.as_ref()) {
+        match self.verify_after(req, recorded) {
             Verification::Done(result) => Ok(result),
             Verification::Later(future) => Err(future),
         }
@@ -151,16 +148,23 @@ fn remember(req: &HttpRequest, by: &Auth0, verified: &Verified) {
 }
 
 /// The guard, the middleware and `Claims` share one verification per request and validator; a
-/// supplied one is taken whatever the validator, or without one.
-fn verified_by(req: &HttpRequest, auth0: Option<&Auth0>) -> Option<Verified> {
+/// supplied one is taken whatever the validator, or without one. Otherwise `Err` with the proof
+/// another validator's verification recorded, if any.
+fn verified_by(req: &HttpRequest, auth0: Option<&Auth0>) -> Result<Verified, Option<Recorded>> {
     let extensions = req.extensions();
-    let done = extensions.get::<Done>()?;
+    let Some(done) = extensions.get::<Done>() else {
+        return Err(None);
+    };
     let taken = match (&done.by, auth0) {
         (None, _) => true,
-        (Some(by), Some(auth0)) => std::sync::Arc::ptr_eq(&by.0, &auth0.0),
+        (Some(by), Some(auth0)) => by.same_as(auth0),
         (Some(_), None) => false,
     };
-    taken.then(|| done.verified.clone())
+    if taken {
+        Ok(done.verified.clone())
+    } else {
+        Err(done.verified.recorded.clone())
+    }
 }
 
 /// Whether `req` carries a verification supplied by the application ([`supply`]).
@@ -244,13 +248,14 @@ fn verify_then<T>(
         state: VerifyingState::Ready(Some(r)),
     };
     let auth0 = validator(req);
-    if let Some(v) = verified_by(req, auth0) {
-        return ready_with(finish(req, v));
-    }
+    let recorded = match verified_by(req, auth0) {
+        Ok(v) => return ready_with(finish(req, v)),
+        Err(recorded) => recorded,
+    };
     let Some(auth0) = auth0 else {
         return ready_with(Err(not_configured()));
     };
-    match auth0.verify_request(req) {
+    match auth0.verify_request(req, recorded.as_ref()) {
         Ok(Ok(v)) => {
             remember(req, auth0, &v);
             ready_with(finish(req, v))

@@ -350,11 +350,13 @@ impl<'de> Visitor<'de> for WireVisitor {
                     }
                     _ => return Err("the access token has no valid audience"),
                 },
-                exp: numeric_date(exp).ok_or("the access token has no valid expiry")?,
-                iat: numeric_date(iat).ok_or("the access token has no valid issue time")?,
+                exp: numeric_date(exp.as_ref()).ok_or("the access token has no valid expiry")?,
+                iat: numeric_date(iat.as_ref()).ok_or("the access token has no valid issue time")?,
                 nbf: match nbf {
                     None => None,
-                    v => Some(numeric_date(v).ok_or("the access token's not-before time is malformed")?),
+                    v => Some(
+                        numeric_date(v.as_ref()).ok_or("the access token's not-before time is malformed")?,
+                    ),
                 },
                 azp,
                 jti,
@@ -390,7 +392,7 @@ fn string_array(v: Value) -> Option<Vec<String>> {
 }
 
 /// RFC 7519 NumericDate: a JSON number, possibly fractional (truncated to whole seconds).
-pub(crate) fn numeric_date(v: Option<Value>) -> Option<i64> {
+pub(crate) fn numeric_date(v: Option<&Value>) -> Option<i64> {
     let n = match v? {
         Value::Number(n) => n,
         _ => return None,

@@ -600,13 +600,6 @@ impl Auth0Config {
     }
 }
 
-#[cfg(test)]
-mod tests;
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod proptests;
-
 /// The algorithms in their first-listed order, each once: they are advertised in challenges and
 /// in the metadata.
 pub(crate) fn distinct(algorithms: impl IntoIterator<Item = Algorithm>) -> Vec<Algorithm> {
@@ -618,3 +611,10 @@ pub(crate) fn distinct(algorithms: impl IntoIterator<Item = Algorithm>) -> Vec<A
     }
     list
 }
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod proptests;

@@ -309,6 +309,15 @@ async fn send(
     prepared: &Prepared,
 ) -> Result<Issued, ExchangeError> {
     let flow = prepared.flow;
+    // The client panics outside a Tokio runtime.
+    if tokio::runtime::Handle::try_current().is_err() {
+        tracing::error!(
+            target: "auth0_runtime",
+            flow = ?flow,
+            "a token exchange ran outside a Tokio runtime, which the HTTP client needs: run it inside one"
+        );
+        return Err(ExchangeError::Network);
+    }
     let url = endpoint.url(keys).await?;
     let assertion = match &client.auth {
         ClientAuth::Basic(_) => None,
@@ -344,15 +353,6 @@ async fn send(
         request = request.header(AUTHORIZATION, authorization);
     }
     let started = std::time::Instant::now();
-    // The client panics outside a Tokio runtime.
-    if tokio::runtime::Handle::try_current().is_err() {
-        tracing::error!(
-            target: "auth0_runtime",
-            flow = ?flow,
-            "a token exchange ran outside a Tokio runtime, which the HTTP client needs: run it inside one"
-        );
-        return Err(ExchangeError::Network);
-    }
     let response = request.send().await.map_err(|e| {
         let error = transport_error(&e);
         tracing::warn!(target: "auth0_runtime", flow = ?flow, error = %e, "the token endpoint request failed");

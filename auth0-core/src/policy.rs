@@ -31,7 +31,7 @@ pub(crate) fn authorize_step_up<S: AsRef<str>>(
     }
     if let Some(max_age) = max_age {
         // A NumericDate, fractional or not, as `exp` and `iat` are read.
-        let auth_time = crate::claims::numeric_date(claims.extra.get("auth_time").cloned());
+        let auth_time = crate::claims::numeric_date(claims.extra.get("auth_time"));
         let max_age = i64::try_from(max_age).unwrap_or(i64::MAX);
         // The clock is read only for a route with a `max_age`.
         let now = now();

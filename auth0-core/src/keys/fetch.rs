@@ -131,15 +131,15 @@ impl KeyStore {
         via: Via<'_>,
         url: &str,
     ) -> Result<(Value, Option<Duration>), FetchError> {
+        // The client panics outside a Tokio runtime; another framework's adapter may poll here.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(FetchError::NoRuntime);
+        }
         let request = match via {
             Via::Shared => self.http.get(url),
             // Not pooled: the connection would belong to a runtime that goes away.
             Via::WarmUp(http) => http.get(url).header(CONNECTION, "close"),
         };
-        // The client panics outside a Tokio runtime; another framework's adapter may poll here.
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(FetchError::NoRuntime);
-        }
         let response = request.header(ACCEPT, "application/json").send().await?;
         let status = response.status();
         if status != reqwest::StatusCode::OK {
