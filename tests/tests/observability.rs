@@ -1,6 +1,8 @@
 //! What an operator sees: the `auth0.verify` span, one event per refusal with its precise reason
 //! (and never a token), key-set fetch events with the error's whole chain, and the metrics.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -8,36 +10,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use actix_web::test as actix_test;
 use actix_web::{App, HttpResponse, web};
 use auth0_runtime::testing::{DpopKey, Fault, TestIssuer};
-use auth0_runtime::{Auth0, Auth0Config, AuthError, Claims, DpopNonces, RequestParts, RequireAuth};
+use auth0_runtime::{Auth0, Auth0Config, AuthError, Claims, DpopNonces, RequireAuth};
+use common::Parts;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
 const AUDIENCE: &str = "https://api.example.com";
-
-/// A request as plain parts, for `Auth0::authenticate`.
-struct Parts(Vec<(&'static str, String)>);
-
-impl RequestParts for Parts {
-    fn method(&self) -> &str {
-        "GET"
-    }
-    fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.0
-            .iter()
-            .filter(move |(n, _)| *n == name)
-            .map(|(_, v)| v.as_bytes())
-    }
-    fn scheme(&self) -> &str {
-        "https"
-    }
-    fn host(&self) -> &str {
-        "api.example.com"
-    }
-    fn path(&self) -> &str {
-        "/x"
-    }
-}
 
 fn bearer(token: &str) -> Parts {
     Parts(vec![("authorization", format!("Bearer {token}"))])

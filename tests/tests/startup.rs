@@ -244,7 +244,7 @@ async fn the_warm_up_with_your_own_client_leaves_it_usable() {
     let rotated = issuer.rotate_key();
     let token = issuer.token().audience(AUDIENCE).kid(rotated).sign();
     let verified = auth0
-        .authenticate::<serde_json::Value>(&Bearer(format!("Bearer {token}")))
+        .authenticate::<serde_json::Value>(&common::Parts(vec![("authorization", format!("Bearer {token}"))]))
         .await;
     assert!(verified.is_ok(), "{verified:?}");
     assert_eq!(counts(&issuer), (1, 2));
@@ -770,25 +770,4 @@ fn status(auth0: Auth0, token: &str) -> u16 {
             .status()
             .as_u16()
     })
-}
-
-/// A request as plain parts, for `Auth0::authenticate`: its `Authorization` value.
-struct Bearer(String);
-
-impl auth0_runtime::RequestParts for Bearer {
-    fn method(&self) -> &str {
-        "GET"
-    }
-    fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        std::iter::once(self.0.as_bytes()).filter(move |_| name == "authorization")
-    }
-    fn scheme(&self) -> &str {
-        "https"
-    }
-    fn host(&self) -> &str {
-        "api.example.com"
-    }
-    fn path(&self) -> &str {
-        "/x"
-    }
 }

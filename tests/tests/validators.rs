@@ -10,10 +10,8 @@ use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
 use auth0_runtime::testing::{DpopKey, Fault, TestIssuer};
-use auth0_runtime::{
-    Auth0, Claims, MemoryReplayStore, ProofUse, ReplayCheck, ReplayStore, RequestParts, RequireAuth,
-};
-use common::{AUDIENCE, Answer, serve};
+use auth0_runtime::{Auth0, Claims, MemoryReplayStore, ProofUse, ReplayCheck, ReplayStore, RequireAuth};
+use common::{AUDIENCE, Answer, Parts, serve};
 
 async fn sub(claims: Claims) -> HttpResponse {
     HttpResponse::Ok().body(claims.sub.clone())
@@ -158,30 +156,6 @@ async fn a_second_validator_does_not_take_the_requests_own_proof_for_a_replay() 
     )
     .await;
     again.assert_refused(401, "invalid_dpop_proof");
-}
-
-/// Plain request parts, as a third-party adapter hands them in.
-struct Parts(Vec<(&'static str, String)>);
-
-impl RequestParts for Parts {
-    fn method(&self) -> &str {
-        "GET"
-    }
-    fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.0
-            .iter()
-            .filter(move |(n, _)| *n == name)
-            .map(|(_, v)| v.as_bytes())
-    }
-    fn scheme(&self) -> &str {
-        "https"
-    }
-    fn host(&self) -> &str {
-        "api.example.com"
-    }
-    fn path(&self) -> &str {
-        "/x"
-    }
 }
 
 /// Polls `future` to completion on this thread, outside any Tokio runtime (as a framework on

@@ -320,3 +320,28 @@ async fn optional(claims: Option<Claims>) -> impl Responder {
         None => HttpResponse::Ok().body("hello anonymous"),
     }
 }
+
+/// A request as plain parts (GET https://api.example.com/x with these headers), as another
+/// framework's adapter hands it to `Auth0::authenticate` or `authenticate_request`.
+pub struct Parts(pub Vec<(&'static str, String)>);
+
+impl auth0_runtime::RequestParts for Parts {
+    fn method(&self) -> &str {
+        "GET"
+    }
+    fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.0
+            .iter()
+            .filter(move |(n, _)| *n == name)
+            .map(|(_, v)| v.as_bytes())
+    }
+    fn scheme(&self) -> &str {
+        "https"
+    }
+    fn host(&self) -> &str {
+        "api.example.com"
+    }
+    fn path(&self) -> &str {
+        "/x"
+    }
+}
